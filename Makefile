@@ -1,0 +1,38 @@
+# Newcomer entry points: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DATA   ?= data
+
+.PHONY: run test lint typecheck unit e2e demo-drop deps clean
+
+$(STAMP): pyproject.toml
+	@sh service/install-deps.sh python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+deps:
+	@sh service/install-deps.sh test
+
+run: $(STAMP)
+	@$(VENV)/bin/econnector demo-setup --root $(DATA) >/dev/null
+	@echo "econnector: embedded default in $(DATA)/ (local vault, TEST signing identity)"
+	@echo "econnector: in another terminal run 'make demo-drop' to drop sample documents"
+	$(VENV)/bin/econnector run -c $(DATA)/econnector.yaml
+
+demo-drop: $(STAMP)
+	$(VENV)/bin/econnector demo-drop -c $(DATA)/econnector.yaml
+
+lint: $(STAMP)
+	$(PY) -m ruff check daemon tests bench
+	$(PY) -m mypy
+
+test: $(STAMP) deps lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

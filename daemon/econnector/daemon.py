@@ -1,0 +1,88 @@
+"""The running service: wiring, signals and an ordered shutdown with a deadline.
+
+Signals (and the service manager) only set the stop event. Shutdown then runs
+in a fixed order, as huey's consumer and dramatiq's worker do: stop taking new
+work (scanning ends with the loop), let documents in flight finish until the
+deadline, stop the watcher, stop the signing workers, close the vault client,
+close the store. Every step is safe to interrupt; a restart resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+
+import structlog
+
+from .config import Config
+from .errors import ConfigError
+from .pipeline import Pipeline
+from .signer import SigningPool
+from .store import Store
+from .vault_client import LOCAL_TOKEN, VaultClient, local_transport
+from .watcher import Watcher
+
+log = structlog.get_logger("econnector.daemon")
+
+SHUTDOWN_DEADLINE = 10.0
+
+
+def make_vault_client(cfg: Config) -> VaultClient:
+    import httpx
+
+    timeout = httpx.Timeout(connect=5.0, read=cfg.vault.timeout, write=cfg.vault.timeout, pool=5.0)
+    if cfg.vault.kind == "local":
+        cfg.vault.data_dir.mkdir(parents=True, exist_ok=True)
+        return VaultClient("http://local-vault", LOCAL_TOKEN,
+                           transport=local_transport(cfg.vault.data_dir), timeout=timeout)
+    assert cfg.vault.url is not None
+    return VaultClient(cfg.vault.url, cfg.vault.token(),
+                       ca_bundle=str(cfg.vault.ca_bundle) if cfg.vault.ca_bundle else None,
+                       timeout=timeout)
+
+
+async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    store = Store(cfg.folders.work / "state.sqlite")
+    if not store.integrity_ok():
+        raise ConfigError(f"the state database {cfg.folders.work / 'state.sqlite'} is damaged")
+    vault = make_vault_client(cfg)
+    pool = SigningPool(cfg.signing.workers, cfg.limits.worker_memory_mb, cfg.limits.worker_timeout)
+    pipeline = Pipeline(cfg, store, vault, pool)
+    watcher = Watcher(cfg.folders.outbox, lambda: loop.call_soon_threadsafe(pipeline.hint),
+                      cfg.watch.observer)
+
+    async def supervise() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            watcher.ensure_alive()
+
+    log.info("starting", outbox=str(cfg.folders.outbox), inbox=str(cfg.folders.inbox),
+             vault=cfg.vault.kind, identities=len(cfg.identities))
+    print(f"econnector: watching {cfg.folders.outbox}\n"
+          f"econnector: receipts and status files appear in {cfg.folders.inbox}",
+          file=sys.stderr, flush=True)
+    sup: asyncio.Task[None] | None = None
+    try:
+        watcher.start()
+        sup = loop.create_task(supervise())
+        await pipeline.run(stop)
+    finally:
+        deadline = time.monotonic() + SHUTDOWN_DEADLINE
+        log.info("stopping")
+        if sup is not None:
+            sup.cancel()
+        await pipeline.drain(deadline)
+        watcher.stop()
+        pool.stop()
+        await vault.aclose()
+        store.close()
+        log.info("stopped")
+    return 0

@@ -1,0 +1,134 @@
+"""File-system edge: atomic writes and moves the practice can rely on.
+
+Everything the practice reads appears whole or not at all: a temp file named
+``.<name>.<random>.tmp`` in the same folder (hidden, and ``*.tmp``, so neither
+vendors nor our own scanner pick it up), fsync, ``os.replace``, fsync of the
+folder (as borg's ``SaveFile`` does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+CHUNK = 1024 * 1024
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or create inside ``path`` durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temp_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_writer(target: Path) -> Iterator[IO[bytes]]:
+    """Yield a binary file that replaces ``target`` atomically when the block succeeds."""
+    tmp = temp_name(target)
+    f = open(tmp, "xb")  # noqa: SIM115 - closed below on every path
+    try:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(tmp, target)
+    except BaseException:
+        f.close()
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(target.parent)
+
+
+def write_bytes(target: Path, data: bytes) -> None:
+    with atomic_writer(target) as f:
+        f.write(data)
+
+
+def write_text(target: Path, text: str) -> None:
+    write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: Path, obj: Any) -> None:
+    write_bytes(target, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def copy_atomic(src: Path, target: Path) -> None:
+    """Copy ``src`` to ``target`` atomically (used for the signed PDF in the inbox)."""
+    with open(src, "rb") as fin, atomic_writer(target) as fout:
+        shutil.copyfileobj(fin, fout, CHUNK)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``stem.N.ext`` if taken, so nothing is ever overwritten."""
+    target = folder / name
+    if not target.exists():
+        return target
+    base, dot, ext = name.rpartition(".")
+    if not dot:
+        base, ext = name, ""
+    n = 1
+    while True:
+        cand = folder / (f"{base}.{n}.{ext}" if ext else f"{base}.{n}")
+        if not cand.exists():
+            return cand
+        n += 1
+
+
+def move(src: Path, target: Path) -> None:
+    """Move durably; across file systems copy+fsync first, then remove the source.
+
+    The source is removed only after the copy is durable, so a crash in between
+    leaves two copies, never none.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, target)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        copy_atomic(src, target)
+        src.unlink()
+        fsync_dir(src.parent)
+    fsync_dir(target.parent)
+
+
+def tail_has_eof(path: Path, window: int = 1024) -> bool:
+    """True when ``%%EOF`` occurs in the last ``window`` bytes of the file."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - window))
+        return b"%%EOF" in f.read(window)
+
+
+def head_has_pdf_header(path: Path, window: int = 1024) -> bool:
+    with open(path, "rb") as f:
+        return b"%PDF-" in f.read(window)

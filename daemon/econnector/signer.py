@@ -1,0 +1,261 @@
+"""Signing edge: PAdES B-B with pyHanko, in worker processes that can be stopped.
+
+Why worker processes: a hostile PDF can make any parser loop or allocate
+without bound. Each worker runs under an address-space limit, and each job
+under a timeout after which pebble kills the worker and starts a new one, so
+the daemon stays up and answers with a specific code.
+
+Why a held key: pyHanko's ``SimpleSigner`` re-parses the private key for every
+signature (more than half the cost of a small document). ``HeldKeySigner``
+parses it once per process; the signature itself is unchanged.
+
+pyHanko and OS exceptions are translated to :mod:`econnector.errors` codes
+here and only here; results cross the process boundary as plain data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import resource
+import secrets
+from collections.abc import Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from pebble import ProcessExpired, ProcessPool
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError as HankoPdfError
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
+
+from . import pdfpolicy
+from .errors import EconnectorError, Held, PdfError
+
+SIGNATURE_LEVEL = "PAdES-B-B"
+SUBFILTER = "ETSI.CAdES.detached"
+DIGEST = "sha256"
+
+
+class HeldKeySigner(signers.SimpleSigner):
+    """A SimpleSigner that keeps the parsed private key instead of re-parsing it."""
+
+    _pyca_key: Any = None
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        if self._pyca_key is None:
+            self._pyca_key = serialization.load_der_private_key(
+                self.signing_key.dump(), password=None
+            )
+        mech = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
+        key = self._pyca_key
+        if mech == "rsassa_pkcs1v15" and isinstance(key, RSAPrivateKey):
+            return key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+        if mech == "ecdsa" and isinstance(key, EllipticCurvePrivateKey):
+            return key.sign(data, ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+        return super().sign_raw(data, digest_algorithm)  # other mechanisms: pyHanko's path
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    provider_code: str
+    subject: str
+    serial_hex: str
+    not_after: str
+
+
+def load_signer(provider_code: str, pkcs12: Path, passphrase: bytes) -> HeldKeySigner:
+    """Load a PKCS#12 identity; any failure means the identity stays locked."""
+    try:
+        data = pkcs12.read_bytes()
+    except OSError as e:
+        raise Held("identity-locked", provider=provider_code, detail=e.strerror) from None
+    try:
+        s = HeldKeySigner.load_pkcs12_data(data, other_certs=(), passphrase=passphrase)
+    except (ValueError, TypeError):
+        raise Held(
+            "identity-locked", provider=provider_code, detail="wrong passphrase or damaged key"
+        ) from None
+    return s  # type: ignore[return-value]
+
+
+def describe(provider_code: str, signer: signers.SimpleSigner) -> SignerInfo:
+    cert: asn1_x509.Certificate = signer.signing_cert
+    return SignerInfo(
+        provider_code=provider_code,
+        subject=cert.subject.human_friendly,
+        serial_hex=format(cert.serial_number, "x"),
+        not_after=cert["tbs_certificate"]["validity"]["not_after"].native.isoformat(),
+    )
+
+
+# -- worker side ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignJob:
+    provider_code: str
+    src: str
+    dst: str
+    max_pages: int
+    bytes_reserved: int
+    location: str
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    ok: bool
+    sha256: str = ""
+    size: int = 0
+    pages: int = 0
+    signed_at: str = ""
+    code: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+_SIGNERS: dict[str, HeldKeySigner] = {}
+
+
+def _init_worker(identities: Sequence[tuple[str, str, bytes]], memory_mb: int) -> None:
+    if memory_mb:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    for provider_code, path, passphrase in identities:
+        _SIGNERS[provider_code] = load_signer(provider_code, Path(path), passphrase)
+
+
+def _fail(e: EconnectorError) -> SignOutcome:
+    params = {k: v for k, v in e.params.items() if k != "field"}
+    return SignOutcome(ok=False, code=e.code, params=params)
+
+
+def sign_file(job: SignJob) -> SignOutcome:
+    """Check the policy and sign ``src`` into ``dst`` (fsynced). Runs in a worker."""
+    try:
+        return _sign(job)
+    except EconnectorError as e:
+        return _fail(e)
+    except MemoryError:
+        return SignOutcome(ok=False, code="pdf-too-complex", params={})
+    except RecursionError:
+        return SignOutcome(ok=False, code="pdf-damaged", params={"detail": "nesting too deep"})
+
+
+def _sign(job: SignJob) -> SignOutcome:
+    signer = _SIGNERS.get(job.provider_code)
+    if signer is None:
+        raise Held("identity-locked", provider=job.provider_code, detail="not loaded")
+    tmp = f"{job.dst}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(job.src, "rb") as fin:
+            try:
+                writer = IncrementalPdfFileWriter(fin, strict=False)
+            except _PARSE_ERRORS as e:
+                raise PdfError("pdf-damaged", detail=_short(e)) from None
+            try:
+                pages = pdfpolicy.check(writer.prev, job.max_pages)
+            except _PARSE_ERRORS as e:
+                raise PdfError("pdf-damaged", detail=_short(e)) from None
+            meta = signers.PdfSignatureMetadata(
+                field_name=f"econnector-{secrets.token_hex(4)}",
+                md_algorithm=DIGEST,
+                subfilter=fields.SigSeedSubFilter.PADES,
+                location=job.location or None,
+            )
+            pdf_signer = signers.PdfSigner(meta, signer=signer)
+            signed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            with open(tmp, "wb") as fout:
+                try:
+                    asyncio.run(
+                        pdf_signer.async_sign_pdf(
+                            writer, output=fout, bytes_reserved=job.bytes_reserved
+                        )
+                    )
+                except SigningError as e:
+                    msg = str(e)
+                    if any(w in msg.lower() for w in ("forbids all changes", "docmdp", "certif")):
+                        raise PdfError("pdf-certified-no-changes") from None
+                    raise PdfError("pdf-signing-failed", detail=_short(e)) from None
+                except _PARSE_ERRORS as e:
+                    raise PdfError("pdf-damaged", detail=_short(e)) from None
+                fout.flush()
+                os.fsync(fout.fileno())
+        os.replace(tmp, job.dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    h = hashlib.sha256()
+    size = 0
+    with open(job.dst, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return SignOutcome(
+        ok=True, sha256=h.hexdigest(), size=size, pages=pages, signed_at=signed_at.isoformat()
+    )
+
+
+# What pyHanko raises on damaged input varies (its own PdfError, but also
+# ValueError, KeyError, NotImplementedError for unknown filters, ...). Our own
+# EconnectorError subclasses pass through untouched.
+_PARSE_ERRORS = (
+    HankoPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+    NotImplementedError, AssertionError, UnicodeError, OverflowError, ZeroDivisionError,
+)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
+
+
+# -- main-process side --------------------------------------------------------
+
+class SigningPool:
+    """Worker processes holding the unlocked identities; one job per document."""
+
+    def __init__(self, workers: int, memory_mb: int, timeout: float) -> None:
+        self.workers = workers
+        self.memory_mb = memory_mb
+        self.timeout = timeout
+        self._pool: ProcessPool | None = None
+        self._identities: tuple[tuple[str, str, bytes], ...] = ()
+
+    def start(self, identities: Sequence[tuple[str, str, bytes]]) -> None:
+        """(Re)start the workers with these (provider_code, pkcs12 path, passphrase)."""
+        self.stop()
+        self._identities = tuple(identities)
+        self._pool = ProcessPool(
+            max_workers=self.workers,
+            initializer=_init_worker,
+            initargs=(self._identities, self.memory_mb),
+            context=multiprocessing.get_context("spawn"),
+        )
+
+    async def sign(self, job: SignJob) -> SignOutcome:
+        assert self._pool is not None, "SigningPool.start() first"
+        fut = self._pool.schedule(sign_file, args=(job,), timeout=self.timeout)
+        try:
+            return await asyncio.wrap_future(fut)
+        except FutureTimeout:
+            return SignOutcome(ok=False, code="pdf-processing-timeout",
+                               params={"seconds": int(self.timeout)})
+        except ProcessExpired:
+            # The worker died (address-space limit, or a crash in native code).
+            return SignOutcome(ok=False, code="pdf-too-complex",
+                               params={"limit": self.memory_mb})
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool.join(timeout=10)
+            self._pool = None

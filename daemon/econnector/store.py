@@ -1,0 +1,212 @@
+"""The state store: one SQLite database (WAL) with a row per drop and its history.
+
+A *drop* is one claimed PDF + sidecar pair. Its row says where it is in the
+state machine (:mod:`econnector.states`) and holds everything needed to resume
+after a crash: the validated metadata, hashes, the vault's answer. Every
+transition is appended to ``transitions`` with its time.
+
+``synchronous=FULL``: a committed ``delivering`` must survive a power cut
+before the upload starts, or a restart could not know that it may have been
+sent. The cost (one fsync of the WAL per commit) is small at document rates.
+The database is the daemon's private file under ``work/``; it holds patient
+metadata because resuming needs it, and is never shown to vendors.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .states import ACTIVE, Event, State, next_state
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Drop:
+    id: int
+    stem: str
+    pdf_name: str
+    sidecar_name: str
+    state: State
+    pdf_stat: dict[str, Any] | None
+    reason: str | None
+    message: str | None
+    attempts: int
+    next_attempt_at: float | None
+    provider_code: str | None
+    document_id: str | None
+    doc_key: str | None
+    content_hash: str | None
+    original_sha256: str | None
+    meta: dict[str, Any] | None
+    language: str | None
+    signed_sha256: str | None
+    signature: dict[str, Any] | None
+    signed_at: str | None
+    delivery: dict[str, Any] | None
+    delivered_at: str | None
+    error: dict[str, Any] | None
+    duplicate_of: int | None
+    signed_archive: str | None
+    finalized_at: float | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def signed(self) -> bool:
+        return self.signed_sha256 is not None
+
+
+_JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat")
+
+
+def _row_to_drop(row: dict[str, Any]) -> Drop:
+    d = dict(row)
+    for c in _JSON_COLS:
+        d[c] = json.loads(d[c]) if d[c] else None
+    d["state"] = State(d["state"])
+    return Drop(**d)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+    def _migrate(self) -> None:
+        if "drops" not in self.db.table_names():
+            self.db["drops"].create(
+                {
+                    "id": int, "stem": str, "pdf_name": str, "sidecar_name": str,
+                    "state": str, "pdf_stat": str, "reason": str, "message": str,
+                    "attempts": int, "next_attempt_at": float, "provider_code": str,
+                    "document_id": str, "doc_key": str, "content_hash": str,
+                    "original_sha256": str, "meta": str, "language": str,
+                    "signed_sha256": str, "signature": str, "signed_at": str,
+                    "delivery": str, "delivered_at": str, "error": str, "duplicate_of": int,
+                    "signed_archive": str, "finalized_at": float, "created_at": float, "updated_at": float,
+                },
+                pk="id",
+                not_null={"stem", "pdf_name", "sidecar_name", "state", "attempts",
+                          "created_at", "updated_at"},
+                defaults={"attempts": 0},
+            )
+            self.db["drops"].create_index(["doc_key"])
+            self.db["drops"].create_index(["state"])
+            self.db["drops"].create_index(["finalized_at"])
+            self.db["transitions"].create(
+                {"id": int, "drop_id": int, "from_state": str, "to_state": str,
+                 "event": str, "at": float, "detail": str},
+                pk="id",
+                foreign_keys=[("drop_id", "drops", "id")],
+            )
+            self.db["transitions"].create_index(["drop_id"])
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # -- writes ------------------------------------------------------------
+    def create(
+        self, stem: str, pdf_name: str, sidecar_name: str, pdf_stat: dict[str, Any] | None,
+        now: float,
+    ) -> Drop:
+        with self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")
+            table = self.db["drops"]
+            table.insert(
+                {"stem": stem, "pdf_name": pdf_name, "sidecar_name": sidecar_name,
+                 "state": State.RECEIVED.value, "attempts": 0,
+                 "pdf_stat": json.dumps(pdf_stat) if pdf_stat is not None else None,
+                 "created_at": now, "updated_at": now}
+            )
+            drop_id = table.last_pk
+            self.db["transitions"].insert(
+                {"drop_id": drop_id, "from_state": None, "to_state": State.RECEIVED.value,
+                 "event": "claim", "at": now, "detail": stem}
+            )
+        return self.get(int(drop_id))  # type: ignore[arg-type]
+
+    def update(self, drop_id: int, now: float, **fields: Any) -> Drop:
+        with self.db.conn:
+            self._update(drop_id, now, fields)
+        return self.get(drop_id)
+
+    def _update(self, drop_id: int, now: float, fields: dict[str, Any]) -> None:
+        row: dict[str, Any] = {"updated_at": now}
+        for k, v in fields.items():
+            row[k] = json.dumps(v, sort_keys=True) if k in _JSON_COLS and v is not None else v
+            if isinstance(v, State):
+                row[k] = v.value
+        self.db["drops"].update(drop_id, row)
+
+    def transition(
+        self, drop_id: int, event: Event, now: float, detail: str | None = None, **fields: Any
+    ) -> Drop:
+        """Apply ``event`` (validated against the pure table) and ``fields`` atomically."""
+        with self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")
+            cur = self.get(drop_id)
+            signed = fields.get("signed_sha256", cur.signed_sha256) is not None
+            new = next_state(cur.state, event, signed=signed)
+            self._update(drop_id, now, {**fields, "state": new})
+            self.db["transitions"].insert(
+                {"drop_id": drop_id, "from_state": cur.state.value, "to_state": new.value,
+                 "event": event.value, "at": now, "detail": detail}
+            )
+        return self.get(drop_id)
+
+    def delete(self, drop_id: int) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM transitions WHERE drop_id = ?", [drop_id])
+            self.db.execute("DELETE FROM drops WHERE id = ?", [drop_id])
+
+    # -- reads -------------------------------------------------------------
+    def get(self, drop_id: int) -> Drop:
+        return _row_to_drop(self.db["drops"].get(drop_id))
+
+    def _query(
+        self, where: str, params: Iterable[Any] = (), order: str = "id", limit: int | None = None
+    ) -> Iterator[Drop]:
+        for row in self.db["drops"].rows_where(where, list(params), order_by=order, limit=limit):
+            yield _row_to_drop(row)
+
+    def unfinished(self) -> list[Drop]:
+        """Drops that need work: active ones, and terminal ones not yet finalized."""
+        states = ",".join(f"'{s.value}'" for s in ACTIVE)
+        return list(self._query(f"state IN ({states}) OR finalized_at IS NULL"))
+
+    def by_doc_key(self, doc_key: str) -> list[Drop]:
+        return list(self._query("doc_key = ?", [doc_key]))
+
+    def latest(self, limit: int = 50) -> list[Drop]:
+        return list(self._query("1=1", order="updated_at DESC, id DESC", limit=limit))
+
+    def counts(self) -> dict[str, int]:
+        return {
+            r[0]: r[1]
+            for r in self.db.execute("SELECT state, COUNT(*) FROM drops GROUP BY state")
+        }
+
+    def history(self, drop_id: int) -> list[dict[str, Any]]:
+        return list(self.db["transitions"].rows_where("drop_id = ?", [drop_id], order_by="id"))
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+
+def now_wall() -> float:
+    return time.time()

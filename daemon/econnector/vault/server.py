@@ -1,0 +1,209 @@
+"""Run the reference vault over HTTP(S) with uvicorn: one process, no reload.
+
+``econnector vault serve`` calls :func:`serve`; ``python -m
+econnector.vault.server`` runs :func:`main`. Bad startup input (token file,
+TLS files, patients file, data folder) ends with exit code 2 and one line on
+stderr, never a traceback, so service managers show the reason. SIGTERM shuts
+down gracefully and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import ssl
+import sys
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+import yaml
+
+from econnector.vault.app import DIGITAL_STATUSES, create_app
+from econnector.vault.store import DEFAULT_MAX_DOCUMENT_BYTES, VaultStore, is_matricule
+
+__all__ = ["StartupError", "load_patients", "load_tokens", "main", "serve"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+_MIB = 1024 * 1024
+
+
+class StartupError(Exception):
+    """A one-line reason the server refuses to start."""
+
+
+def load_tokens(path: Path) -> set[str]:
+    """Bearer tokens, one per line; blank lines and ``#`` comments are ignored."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise StartupError(f"token file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StartupError(f"token file {path} cannot be read: {exc}") from None
+    tokens: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        token = line.strip()
+        if not token or token.startswith("#"):
+            continue
+        if any(c.isspace() for c in token) or not token.isprintable() or not token.isascii():
+            raise StartupError(
+                f"token file {path} line {number}: a token must be printable ASCII without spaces"
+            )
+        tokens.add(token)
+    if not tokens:
+        raise StartupError(f"token file {path} holds no token")
+    return tokens
+
+
+def load_patients(path: Path) -> dict[str, str]:
+    """A YAML mapping of matricule to digital status (green, blue or red)."""
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise StartupError(f"patients file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StartupError(f"patients file {path} cannot be read: {reason}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise StartupError(f"patients file {path} must be a mapping of matricule to status")
+    patients: dict[str, str] = {}
+    for key, status in data.items():
+        # An unquoted 13-digit matricule parses as an int; accept it as written.
+        matricule = str(key)
+        if isinstance(key, bool) or not is_matricule(matricule):
+            raise StartupError(f"patients file {path}: a key is not a 13-digit matricule")
+        if status not in DIGITAL_STATUSES:
+            raise StartupError(
+                f"patients file {path}: status must be one of {', '.join(DIGITAL_STATUSES)}"
+            )
+        patients[matricule] = str(status)
+    return patients
+
+
+def _check_tls(tls_cert: Path | None, tls_key: Path | None) -> None:
+    if (tls_cert is None) != (tls_key is None):
+        raise StartupError("--tls-cert and --tls-key must be given together")
+    if tls_cert is None or tls_key is None:
+        return
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(tls_cert, tls_key)
+    except FileNotFoundError as exc:
+        raise StartupError(f"TLS file {exc.filename} does not exist") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"TLS certificate or key cannot be loaded: {exc}") from None
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM after its graceful shutdown; we exit 0 instead."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            with contextlib.suppress(ValueError):
+                self._captured_signals.remove(sig)
+
+
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    token_file: Path,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    patients_file: Path | None = None,
+    *,
+    max_document_bytes: int | None = None,
+) -> int:
+    """Serve the vault API until SIGTERM/SIGINT; the process exit code."""
+    store: VaultStore | None = None
+    try:
+        tokens = load_tokens(Path(token_file))
+        patients = load_patients(Path(patients_file)) if patients_file else {}
+        _check_tls(Path(tls_cert) if tls_cert else None, Path(tls_key) if tls_key else None)
+        if max_document_bytes is not None and max_document_bytes < 1:
+            raise StartupError("the document size limit must be positive")
+        try:
+            store = VaultStore(
+                Path(data_dir),
+                max_document_bytes=max_document_bytes or DEFAULT_MAX_DOCUMENT_BYTES,
+            )
+        except Exception as exc:
+            raise StartupError(f"data folder {data_dir} is not usable: {exc}") from None
+    except StartupError as exc:
+        print(f"econnector vault: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    app = create_app(store, tokens, patients, access_log=True)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        lifespan="off",
+        access_log=False,  # paths may hold a matricule; the app logs redacted lines
+        server_header=False,
+        timeout_graceful_shutdown=30,
+        workers=1,
+        reload=False,
+    )
+    try:
+        _Server(config).run()
+    except SystemExit as exc:  # uvicorn exits this way when it cannot bind
+        return exc.code if isinstance(exc.code, int) and exc.code else EXIT_FAILED
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="econnector vault serve",
+        description="Run the reference vault server (vault API v1).",
+    )
+    parser.add_argument("--data", required=True, type=Path, help="data folder (created if absent)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    parser.add_argument(
+        "--token-file", required=True, type=Path, help="bearer tokens, one per line"
+    )
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain (enables HTTPS)")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
+    parser.add_argument("--patients", type=Path, help="YAML mapping matricule -> green|blue|red")
+    parser.add_argument(
+        "--max-document-mb",
+        type=float,
+        default=DEFAULT_MAX_DOCUMENT_BYTES / _MIB,
+        help="largest accepted document in MiB (default 256)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 < args.port < 65536:
+        print("econnector vault: --port must be between 1 and 65535", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.max_document_mb > 0:
+        print("econnector vault: --max-document-mb must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    return serve(
+        args.data,
+        args.host,
+        args.port,
+        args.token_file,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        patients_file=args.patients,
+        max_document_bytes=int(args.max_document_mb * _MIB),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

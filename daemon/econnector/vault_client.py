@@ -1,0 +1,323 @@
+"""The daemon's client for the vault API v1, and the in-process ``local`` vault.
+
+This is the only module that talks HTTP to a vault, so it is the only place
+where httpx exceptions and HTTP statuses become econnector errors: transient
+trouble (network, timeouts, 5xx, 429) is :class:`VaultUnavailable`, refused
+credentials are :class:`Held`, and a refusal of the document itself is
+:class:`VaultRejected`. The patient's matricule never appears in exception
+text, and httpx's request log lines are redacted for the same reason.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import math
+import re
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import httpx
+
+from econnector import __version__
+from econnector.errors import EconnectorError, FileBusy, Held, VaultRejected, VaultUnavailable
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "LOCAL_TOKEN",
+    "Delivery",
+    "VaultClient",
+    "error_for_response",
+    "idempotency_key",
+    "local_transport",
+    "retry_after_seconds",
+]
+
+LOCAL_TOKEN = "econnector-local-vault"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=60.0, pool=5.0)
+_DIGITAL_STATUSES = frozenset({"green", "blue", "red"})
+_THIRTEEN_DIGITS = re.compile(r"(?<![0-9])[0-9]{13}(?![0-9])")
+_MAX_DETAIL = 300
+
+
+def _redact(text: str) -> str:
+    """``text`` with anything shaped like a matricule (13 digits) masked."""
+    return _THIRTEEN_DIGITS.sub("*************", text)
+
+
+class _RedactMatricules(logging.Filter):
+    """httpx logs each request URL at INFO; digital-status URLs hold a matricule."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_RedactMatricules())
+
+
+# -- pure decisions -------------------------------------------------------------------------
+
+
+def idempotency_key(provider_code: str, document_id: str) -> str:
+    """The Idempotency-Key for one document of one provider; stable across restarts.
+
+    Deterministic so a retry after a crash or a lost answer replays instead of
+    storing (and billing) the document twice.
+    """
+    digest = hashlib.sha256(f"econnector/v1\0{provider_code}\0{document_id}".encode()).hexdigest()
+    return "ec1-" + digest[:48]
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, math.ceil(delta))
+
+
+def _problem_of(body: Any) -> dict[str, Any]:
+    return body if isinstance(body, dict) else {}
+
+
+def error_for_response(
+    status: int, problem: Mapping[str, Any] | None, headers: Mapping[str, str]
+) -> EconnectorError:
+    """The econnector error for a non-success vault answer (pure: no I/O)."""
+    p = dict(problem or {})
+    if status in (401, 403):
+        return Held("vault-unauthorized", status=status)
+    if status == 409:
+        return VaultRejected("vault-conflict", status=status, vault_code=p.get("code"))
+    if status == 413:
+        return VaultRejected("vault-too-large", status=status, vault_code=p.get("code"))
+    if status in (400, 422):
+        vault_code = str(p.get("code") or "unknown")
+        detail = str(p.get("detail") or p.get("title") or f"HTTP {status}")
+        fields = [
+            str(e.get("field"))
+            for e in p.get("errors") or []
+            if isinstance(e, dict) and e.get("field")
+        ]
+        if fields:
+            detail += " [fields: " + ", ".join(fields) + "]"
+        return VaultRejected(
+            "vault-rejected",
+            status=status,
+            vault_code=vault_code,
+            detail=_redact(detail)[:_MAX_DETAIL],
+        )
+    retry_after = retry_after_seconds(headers.get("retry-after"))
+    if status == 429 or status >= 500:
+        return VaultUnavailable(
+            "vault-unavailable", detail=f"HTTP {status}", retry_after=retry_after, status=status
+        )
+    return VaultUnavailable(
+        "vault-unavailable",
+        detail=f"unexpected HTTP {status}",
+        retry_after=retry_after,
+        status=status,
+    )
+
+
+def _transport_error(exc: httpx.HTTPError) -> VaultUnavailable:
+    if isinstance(exc, httpx.TimeoutException):
+        what = f"timeout ({type(exc).__name__})"
+    elif isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        what = "TLS certificate verification failed"
+    else:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return VaultUnavailable("vault-unavailable", detail=_redact(what)[:_MAX_DETAIL])
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the vault confirmed; ``replayed`` is True when it answered 200 (seen before)."""
+
+    vault_document_id: str
+    received_at: str
+    sha256: str
+    fee_amount: str
+    fee_currency: str
+    replayed: bool
+
+
+def _delivery(body: Any, replayed: bool) -> Delivery:
+    try:
+        fee = body["fee"]
+        return Delivery(
+            vault_document_id=str(body["vault_document_id"]),
+            received_at=str(body["received_at"]),
+            sha256=str(body["sha256"]),
+            fee_amount=str(fee["amount"]),
+            fee_currency=str(fee["currency"]),
+            replayed=replayed,
+        )
+    except (KeyError, TypeError) as exc:
+        raise VaultUnavailable(
+            "vault-unavailable", detail=f"malformed receipt (missing {exc})"
+        ) from None
+
+
+# -- the client ------------------------------------------------------------------------------------
+
+
+class VaultClient:
+    """One pooled HTTP connection set to one vault; TLS verification is always on."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        ca_bundle: str | None = None,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        # With a bundle, trust exactly that CA (a private vault PKI); otherwise
+        # httpx's default public roots.
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        )
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": f"econnector/{__version__}",
+            },
+            verify=verify,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> VaultClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send and read the whole (small, JSON) answer; network trouble is VaultUnavailable."""
+        try:
+            response = await self._client.send(request)
+            await response.aread()
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from None
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _raise_for(self, response: httpx.Response) -> NoReturn:
+        problem = _problem_of(self._json(response)) if response.content else {}
+        raise error_for_response(response.status_code, problem, response.headers)
+
+    async def upload(
+        self, metadata: dict[str, Any], pdf_path: Path, idempotency_key: str
+    ) -> Delivery:
+        """Deliver a signed PDF; replays (same key, same bytes) return the original receipt.
+
+        The file is streamed from disk, never read whole into memory.
+        """
+        meta = json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            with Path(pdf_path).open("rb") as fh:
+                request = self._client.build_request(
+                    "POST",
+                    "/v1/documents",
+                    headers={"Idempotency-Key": idempotency_key},
+                    files={
+                        "metadata": (None, meta, "application/json"),
+                        "file": (Path(pdf_path).name, fh, "application/pdf"),
+                    },
+                )
+                response = await self._send(request)
+        except OSError as exc:  # opening or streaming the PDF failed, not the vault
+            raise FileBusy("file-busy", detail=exc.strerror or type(exc).__name__) from None
+        if response.status_code in (200, 201):
+            return _delivery(self._json(response), replayed=response.status_code == 200)
+        self._raise_for(response)
+
+    async def digital_status(self, matricule: str) -> str:
+        """green, blue or red; see docs/vault-api.md for their meaning."""
+        response = await self._send(
+            self._client.build_request(
+                "GET", f"/v1/patients/{quote(matricule, safe='')}/digital-status"
+            )
+        )
+        if response.status_code != 200:
+            self._raise_for(response)
+        body = self._json(response)
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in _DIGITAL_STATUSES:
+            raise VaultUnavailable("vault-unavailable", detail="malformed digital status")
+        return str(status)
+
+    async def health(self) -> dict[str, Any]:
+        response = await self._send(self._client.build_request("GET", "/v1/health"))
+        if response.status_code != 200:
+            self._raise_for(response)
+        body = self._json(response)
+        if not isinstance(body, dict):
+            raise VaultUnavailable("vault-unavailable", detail="malformed health answer")
+        return body
+
+
+# -- the local vault ---------------------------------------------------------------------------
+
+
+class _LocalTransport(httpx.ASGITransport):
+    """ASGI transport that also closes the store's database connections on close."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from econnector.vault.app import create_app
+        from econnector.vault.store import VaultStore
+
+        self._store = VaultStore(Path(data_dir))
+        super().__init__(app=create_app(self._store, {LOCAL_TOKEN}, None))
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        self._store.close()
+
+
+def local_transport(data_dir: Path) -> httpx.AsyncBaseTransport:
+    """The ``local`` vault kind: the reference vault app in-process over ``data_dir``.
+
+    Use with ``VaultClient("http://vault.local", LOCAL_TOKEN, transport=...)``;
+    the daemon then runs exactly the server's code path without a socket.
+    """
+    return _LocalTransport(data_dir)

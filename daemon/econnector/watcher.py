@@ -1,0 +1,67 @@
+"""File events as hints: a supervised watchdog observer that only wakes the loop.
+
+Events are never trusted for completeness or even existence (they are
+dropped on queue overflow, merged, duplicated, or absent on network shares);
+they only make the next scan happen sooner. The periodic rescan is the truth.
+If the observer thread dies, :meth:`Watcher.ensure_alive` starts a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+log = structlog.get_logger("econnector.watcher")
+
+
+class _Hint(FileSystemEventHandler):
+    def __init__(self, poke: Callable[[], None]) -> None:
+        self.poke = poke
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened",):
+            return  # opening for read says nothing new
+        self.poke()
+
+
+class Watcher:
+    def __init__(self, folder: Path, poke: Callable[[], None], kind: str = "native") -> None:
+        self.folder = folder
+        self.poke = poke
+        self.kind = kind
+        self.observer: BaseObserver | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        obs: BaseObserver = PollingObserver(timeout=1.0) if self.kind == "polling" else Observer()
+        obs.schedule(_Hint(self.poke), str(self.folder), recursive=False)
+        obs.daemon = True
+        obs.start()
+        self.observer = obs
+
+    def ensure_alive(self) -> bool:
+        """Restart a dead observer; returns True when it had to."""
+        if self.observer is not None and self.observer.is_alive():
+            return False
+        log.warning("watcher-restarted", folder=str(self.folder), kind=self.kind)
+        self.stop()
+        try:
+            self.start()
+        except OSError as e:
+            log.error("watcher-failed", error=str(e))
+            self.observer = None
+        self.restarts += 1
+        self.poke()  # events may have been lost: rescan now
+        return True
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=5)
+            self.observer = None

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install the Debian packages econnector needs, when missing and running as root.
+#   python: what `make run` needs (a venv-capable Python 3.11+)
+#   test:   what the test suite needs in addition (poppler's pdfsig, qpdf)
+# As non-root, say what is missing instead of failing silently.
+set -eu
+need=""
+case "${1:-python}" in
+  python)
+    python3 -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null \
+      || { echo "econnector needs Python 3.11 or newer" >&2; exit 1; }
+    python3 -c 'import ensurepip, venv' 2>/dev/null || need="$need python3-venv"
+    ;;
+  test)
+    command -v pdfsig >/dev/null 2>&1 || need="$need poppler-utils"
+    command -v qpdf >/dev/null 2>&1 || need="$need qpdf"
+    ;;
+esac
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian packages:$need"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -qq $need >/dev/null
+else
+  echo "econnector: please install these packages:$need" >&2
+  exit 1
+fi

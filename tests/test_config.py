@@ -1,0 +1,119 @@
+"""Config: YAML -> validated frozen objects; errors name the key's path."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from econnector import config
+from econnector.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = {
+    "schema": "econnector.config/v1",
+    "folders": {"root": "data"},
+    "identities": [{"provider_code": "90812100", "name": "Dr A", "pkcs12": "k.p12",
+                    "passphrase_file": "k.pass"}],
+    "vault": {"kind": "local"},
+}
+
+
+def parse(doc: dict, base: Path = Path("/etc/ec")) -> config.Config:  # type: ignore[type-arg]
+    return config.parse(doc, base)
+
+
+def with_(path: str, value: object) -> dict:  # type: ignore[type-arg]
+    doc = json.loads(json.dumps(MINIMAL))
+    *parents, last = path.split(".")
+    node = doc
+    for p in parents:
+        node = node[int(p)] if p.isdigit() else node.setdefault(p, {})
+    node[last] = value
+    return doc
+
+
+def test_minimal_config_gets_defaults_and_resolves_paths() -> None:
+    cfg = parse(MINIMAL)
+    assert cfg.folders.outbox == Path("/etc/ec/data/outbox")
+    assert cfg.folders.work == Path("/etc/ec/data/work")
+    assert cfg.watch.settle == 0.25 and cfg.watch.observer == "native"
+    assert cfg.identities[0].pkcs12 == Path("/etc/ec/k.p12")
+    assert cfg.vault.data_dir == Path("/etc/ec/data/work/vault")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.watch.settle = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "doc,where",
+    [
+        (with_("watch.settel_ms", 300), "watch.settel_ms"),
+        (with_("identities.0.colour", "red"), "identities[0].colour"),
+        (with_("extra", 1), "extra"),
+        (with_("watch.settle_ms", "fast"), "watch.settle_ms"),
+        (with_("watch.observer", "magic"), "watch.observer"),
+        (with_("identities.0.provider_code", "123"), "identities[0].provider_code"),
+        (with_("vault.kind", "ftp"), "vault.kind"),
+    ],
+)
+def test_bad_keys_and_values_are_named_by_path(doc: dict, where: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError) as e:
+        parse(doc)
+    assert e.value.field == where
+    assert where in e.value.message
+
+
+def test_secrets_in_clear_are_refused() -> None:
+    with pytest.raises(ConfigError, match="secrets are never written"):
+        parse(with_("identities.0.passphrase", "hunter2"))
+    with pytest.raises(ConfigError, match="secrets are never written"):
+        parse(with_("vault.token", "abc"))
+
+
+def test_http_vault_needs_url_and_exactly_one_token_source() -> None:
+    with pytest.raises(ConfigError):
+        parse(with_("vault", {"kind": "http", "token_file": "t"}))
+    with pytest.raises(ConfigError):
+        parse(with_("vault", {"kind": "http", "url": "https://v"}))
+    with pytest.raises(ConfigError):
+        parse(with_("vault", {"kind": "http", "url": "https://v", "token_file": "t",
+                              "token_env": "T"}))
+    cfg = parse(with_("vault", {"kind": "http", "url": "https://v", "token_env": "T"}))
+    assert cfg.vault.token_env == "T"
+
+
+def test_duplicate_provider_codes_are_refused() -> None:
+    doc = json.loads(json.dumps(MINIMAL))
+    doc["identities"].append(dict(doc["identities"][0]))
+    with pytest.raises(ConfigError) as e:
+        parse(doc)
+    assert e.value.field == "identities[1].provider_code"
+
+
+def test_committed_schema_file_is_the_generated_one() -> None:
+    assert json.loads((ROOT / "config" / "config.schema.json").read_text()) == config.SCHEMA
+
+
+def test_example_config_is_valid() -> None:
+    doc = yaml.safe_load((ROOT / "config" / "econnector.example.yaml").read_text())
+    cfg = config.parse(doc, Path("/etc/econnector"))
+    assert cfg.vault.kind == "http"
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text(yaml.safe_dump(with_("watch.settel_ms", 1)))
+    r = subprocess.run([sys.executable, "-m", "econnector.cli", "check-config", "-c", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "econnector: watch.settel_ms: unknown key"
+    assert "Traceback" not in r.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "econnector.cli", "run", "-c", str(tmp_path / "nope.yaml")],
+        capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "config file not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -1,0 +1,44 @@
+"""The state machine table: allowed paths and refused ones."""
+
+import pytest
+
+from econnector.states import ACTIVE, Event, InvalidTransition, State, next_state
+
+
+def test_happy_path() -> None:
+    s = State.RECEIVED
+    for ev, expected in [(Event.SIGNED, State.SIGNED), (Event.UPLOAD, State.DELIVERING),
+                         (Event.CONFIRMED, State.DELIVERED)]:
+        s = next_state(s, ev, signed=True)
+        assert s is expected
+
+
+@pytest.mark.parametrize("signed,expected", [(False, State.RECEIVED), (True, State.SIGNED)])
+def test_resume_and_release_go_back_to_what_the_disk_allows(signed: bool, expected: State) -> None:
+    assert next_state(State.WAITING_RETRY, Event.RESUME, signed=signed) is expected
+    assert next_state(State.HELD, Event.RELEASE, signed=signed) is expected
+
+
+def test_upload_from_waiting_needs_signed_bytes() -> None:
+    assert next_state(State.WAITING_RETRY, Event.UPLOAD, signed=True) is State.DELIVERING
+    with pytest.raises(InvalidTransition):
+        next_state(State.WAITING_RETRY, Event.UPLOAD, signed=False)
+
+
+@pytest.mark.parametrize("terminal", [State.DELIVERED, State.REJECTED])
+@pytest.mark.parametrize("event", list(Event))
+def test_terminal_states_accept_nothing(terminal: State, event: Event) -> None:
+    with pytest.raises(InvalidTransition):
+        next_state(terminal, event, signed=True)
+
+
+@pytest.mark.parametrize("state", sorted(ACTIVE))
+def test_every_active_state_can_be_rejected(state: State) -> None:
+    assert next_state(state, Event.REJECT) is State.REJECTED
+
+
+def test_cannot_skip_signing() -> None:
+    with pytest.raises(InvalidTransition):
+        next_state(State.RECEIVED, Event.UPLOAD)
+    with pytest.raises(InvalidTransition):
+        next_state(State.RECEIVED, Event.CONFIRMED)

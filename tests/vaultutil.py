@@ -1,0 +1,330 @@
+"""Test helpers for the vault: real PDFs, real certificates, a real server process.
+
+Key material is generated at test time with ``cryptography``; nothing secret is
+committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import ipaddress
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+REPO = Path(__file__).resolve().parents[1]
+DAEMON_SRC = REPO / "daemon"
+PROVIDER = "90812100"
+MATRICULE = "1984123112345"
+
+# -- PDFs -----------------------------------------------------------------------------------
+
+
+def unsigned_pdf(text: str = "Invoice 2026-000123", pages: int = 1) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    for n in range(pages):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=12)
+        pdf.cell(text=f"{text} (page {n + 1})")
+    return bytes(pdf.output())
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+
+def signing_identity(common_name: str = "Dr Test Example") -> SigningIdentity:
+    """A self-signed document-signing certificate; the vault does not require trust yet."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return SigningIdentity(cert, key)
+
+
+_DEFAULT_IDENTITY: SigningIdentity | None = None
+
+
+def sign_pdf(data: bytes, identity: SigningIdentity | None = None) -> bytes:
+    """``data`` signed with a PAdES signature in field Sig1 (incremental update)."""
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    global _DEFAULT_IDENTITY
+    if identity is None:
+        if _DEFAULT_IDENTITY is None:
+            _DEFAULT_IDENTITY = signing_identity()
+        identity = _DEFAULT_IDENTITY
+    cert = asn1_x509.Certificate.load(identity.cert.public_bytes(serialization.Encoding.DER))
+    key = asn1_keys.PrivateKeyInfo.load(
+        identity.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    signer = signers.SimpleSigner(
+        signing_cert=cert,
+        signing_key=key,
+        cert_registry=SimpleCertificateStore.from_certs([cert]),
+    )
+    writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    out = io.BytesIO()
+    signers.PdfSigner(
+        signers.PdfSignatureMetadata(field_name="Sig1", subfilter=fields.SigSeedSubFilter.PADES),
+        signer,
+    ).sign_pdf(writer, output=out)
+    return out.getvalue()
+
+
+def signed_pdf(text: str = "Invoice 2026-000123", pages: int = 1) -> bytes:
+    return sign_pdf(unsigned_pdf(text, pages))
+
+
+def metadata(
+    document_id: str = "2026-000123",
+    doc_type: str = "invoice",
+    matricule: str = MATRICULE,
+    provider_code: str = PROVIDER,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Valid vault metadata; ``extra`` keys override or add top-level keys."""
+    meta: dict[str, Any] = {
+        "document_id": document_id,
+        "type": doc_type,
+        "issued_at": "2026-11-25T10:15:00+01:00",
+        "patient": {"matricule": matricule, "insurer": "CNS", "last_name": "Muller"},
+        "author": {"provider_code": provider_code},
+        "submitted_by": "econnector/test",
+        "language": "fr",
+        "original_sha256": hashlib.sha256(b"original").hexdigest(),
+    }
+    if doc_type == "invoice":
+        meta["invoice"] = {"total": "84.60", "currency": "EUR", "paid": False}
+    meta.update(extra)
+    return meta
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_bundle: Path
+    cert: Path
+    key: Path
+
+
+def make_tls(folder: Path, host: str = "127.0.0.1") -> TlsFiles:
+    """A throwaway CA and a server certificate for ``host`` (an IP address), as PEM files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "econnector test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    files.ca_bundle.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    files.key.chmod(0o600)
+    return files
+
+
+# -- the server process -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(DAEMON_SRC), env.get("PYTHONPATH", "")) if p
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def server_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "econnector.vault.server", *args]
+
+
+@dataclass
+class VaultProcess:
+    proc: subprocess.Popen[str]
+    base_url: str
+    token: str
+    data_dir: Path
+    ca_bundle: Path | None
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then wait; the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+
+def _wait_healthy(vp: VaultProcess, deadline: float) -> None:
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(vp.ca_bundle)) if vp.ca_bundle else True
+    )
+    while time.monotonic() < deadline:
+        if vp.proc.poll() is not None:
+            raise RuntimeError(f"vault exited with {vp.proc.returncode}:\n{vp.log()}")
+        try:
+            r = httpx.get(f"{vp.base_url}/v1/health", verify=verify, timeout=1.0)
+            if r.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"vault did not become healthy:\n{vp.log()}")
+
+
+@contextlib.contextmanager
+def running_vault(
+    folder: Path,
+    *,
+    tls: TlsFiles | None = None,
+    patients: Mapping[str, str] | None = None,
+    max_document_mb: float | None = None,
+    token: str = "test-token-0123456789",
+) -> Iterator[VaultProcess]:
+    """The real ``python -m econnector.vault.server`` on a free loopback port, healthy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    token_file = folder / "tokens.txt"
+    token_file.write_text(f"# test tokens\n\n{token}\nsecond-token\n", "utf-8")
+    args = ["--data", str(folder / "data"), "--host", "127.0.0.1", "--token-file", str(token_file)]
+    if tls:
+        args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+    if patients is not None:
+        pfile = folder / "patients.yaml"
+        pfile.write_text("".join(f'"{m}": {s}\n' for m, s in patients.items()), "utf-8")
+        args += ["--patients", str(pfile)]
+    if max_document_mb is not None:
+        args += ["--max-document-mb", str(max_document_mb)]
+    scheme = "https" if tls else "http"
+    log_path = folder / "server.log"
+    for _attempt in range(3):  # the free port may be taken between probe and bind
+        port = free_port()
+        with log_path.open("w", encoding="utf-8") as log:
+            proc = subprocess.Popen(
+                [*server_command(*args, "--port", str(port))],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=subprocess_env(),
+                text=True,
+            )
+        vp = VaultProcess(
+            proc,
+            f"{scheme}://127.0.0.1:{port}",
+            token,
+            folder / "data",
+            tls.ca_bundle if tls else None,
+            log_path,
+        )
+        try:
+            _wait_healthy(vp, time.monotonic() + 20)
+            break
+        except RuntimeError:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if "address already in use" not in vp.log().lower():
+                raise
+    else:
+        raise RuntimeError("could not find a free port for the vault")
+    try:
+        yield vp
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
