@@ -43,8 +43,12 @@ def require_tool(name: str) -> str:
     pytest.skip(f"{name} is not installed on this developer machine")
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
-             on_fail: Callable[[], str] | None = None) -> Any:
+def wait_for(
+    pred: Callable[[], Any],
+    timeout: float = 30.0,
+    what: str = "condition",
+    on_fail: Callable[[], str] | None = None,
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
@@ -56,17 +60,21 @@ def wait_for(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condit
         time.sleep(0.05)
 
 
-def sidecar(document_id: str = "2026-000123", type_: str = "invoice",
-            provider: str = PROVIDER, mat: str = "1893120105732", language: str = "fr",
-            **extra: Any) -> dict[str, Any]:
+def sidecar(
+    document_id: str = "2026-000123",
+    type_: str = "invoice",
+    provider: str = PROVIDER,
+    mat: str = "1893120105732",
+    language: str = "fr",
+    **extra: Any,
+) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "schema": "econnector.document/v1",
         "document_id": document_id,
         "type": type_,
         "issued_at": "2026-11-25T10:15:00+01:00",
         "language": language,
-        "patient": {"matricule": mat, "last_name": "Weber", "first_name": "Anne",
-                    "insurer": "CNS"},
+        "patient": {"matricule": mat, "last_name": "Weber", "first_name": "Anne", "insurer": "CNS"},
         "author": {"provider_code": provider},
         "submitted_by": "anna",
     }
@@ -80,12 +88,22 @@ def unique_matricule(n: int) -> str:
     return matricule.make(f"19{50 + n % 50:02d}0{1 + n % 9}1{n % 9}", f"{n % 1000:03d}")
 
 
-def drop(outbox: Path, stem: str, pdf: bytes, meta: dict[str, Any] | str | bytes,
-         fmt: str = "yaml", sidecar_first: bool = False, atomic: bool = True) -> None:
+def drop(
+    outbox: Path,
+    stem: str,
+    pdf: bytes,
+    meta: dict[str, Any] | str | bytes,
+    fmt: str = "yaml",
+    sidecar_first: bool = False,
+    atomic: bool = True,
+) -> None:
     """Write a pair the way a careful vendor does (temp name, then rename)."""
     if isinstance(meta, dict):
-        text = (yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) if fmt == "yaml"
-                else json.dumps(meta, indent=2))
+        text = (
+            yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+            if fmt == "yaml"
+            else json.dumps(meta, indent=2)
+        )
         side = text.encode("utf-8")
     elif isinstance(meta, str):
         side = meta.encode("utf-8")
@@ -108,7 +126,7 @@ def slow_write(path: Path, data: bytes, chunks: int = 4, pause: float = 0.4) -> 
     step = max(1, len(data) // chunks)
     with open(path, "wb") as f:
         for i in range(0, len(data), step):
-            f.write(data[i:i + step])
+            f.write(data[i : i + step])
             f.flush()
             os.fsync(f.fileno())
             time.sleep(pause)
@@ -167,11 +185,17 @@ class Daemon:
 
     def wait_outcome(self, stem: str, timeout: float = 30.0) -> dict[str, Any]:
         """Wait for the final status file (delivered or rejected) of ``stem``."""
+
         def done() -> dict[str, Any] | None:
             s = self.status(stem)
             return s if s and s["state"] in ("delivered", "rejected") else None
-        return wait_for(done, timeout, f"an outcome for {stem}",  # type: ignore[no-any-return]
-                        on_fail=lambda: f"status={self.status(stem)}\nlog:\n{self.log()}")
+
+        return wait_for(
+            done,
+            timeout,
+            f"an outcome for {stem}",  # type: ignore[no-any-return]
+            on_fail=lambda: f"status={self.status(stem)}\nlog:\n{self.log()}",
+        )
 
     def archived(self) -> list[Path]:
         return sorted(p for p in self.archive.rglob("*") if p.is_file())
@@ -181,18 +205,27 @@ def make_identity(folder: Path, provider: str = PROVIDER) -> testid.TestIdentity
     return testid.make_identity(folder, provider, f"Dr {provider}")
 
 
-def write_config(root: Path, identities: list[tuple[str, testid.TestIdentity]],
-                 vault: VaultProcess | None = None, vault_url: str | None = None,
-                 token: str | None = None, ca_bundle: Path | None = None,
-                 **sections: dict[str, Any]) -> Path:
+def write_config(
+    root: Path,
+    identities: list[tuple[str, testid.TestIdentity]],
+    vault: VaultProcess | None = None,
+    vault_url: str | None = None,
+    token: str | None = None,
+    ca_bundle: Path | None = None,
+    **sections: dict[str, Any],
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
         "schema": "econnector.config/v1",
         "folders": {"root": str(root)},
         "watch": {"settle_ms": 100, "rescan_interval_s": 1, "incomplete_timeout_s": 2},
         "identities": [
-            {"provider_code": pc, "name": f"Dr {pc}", "pkcs12": str(ti.pkcs12),
-             "passphrase_file": str(ti.passphrase_file)}
+            {
+                "provider_code": pc,
+                "name": f"Dr {pc}",
+                "pkcs12": str(ti.pkcs12),
+                "passphrase_file": str(ti.passphrase_file),
+            }
             for pc, ti in identities
         ],
         "retry": {"base_s": 0.2, "cap_s": 1.0},
@@ -202,8 +235,11 @@ def write_config(root: Path, identities: list[tuple[str, testid.TestIdentity]],
         tok = root / "vault.token"
         tok.write_text((token or (vault.token if vault else "")) + "\n")
         tok.chmod(0o600)
-        doc["vault"] = {"kind": "http", "url": vault.base_url if vault else vault_url,
-                        "token_file": str(tok)}
+        doc["vault"] = {
+            "kind": "http",
+            "url": vault.base_url if vault else vault_url,
+            "token_file": str(tok),
+        }
         ca = ca_bundle or (vault.ca_bundle if vault else None)
         if ca:
             doc["vault"]["ca_bundle"] = str(ca)
@@ -222,13 +258,19 @@ def running_daemon(config: Path, env: dict[str, str] | None = None) -> Iterator[
     root = Path(yaml.safe_load(config.read_text())["folders"]["root"])
     stderr_path = root / "daemon.stderr"
     with stderr_path.open("wb") as err:
-        proc = subprocess.Popen(econnector_cmd("run", "-c", str(config)),
-                                stdout=err, stderr=subprocess.STDOUT,
-                                env={**subprocess_env(), **(env or {})})
+        proc = subprocess.Popen(
+            econnector_cmd("run", "-c", str(config)),
+            stdout=err,
+            stderr=subprocess.STDOUT,
+            env={**subprocess_env(), **(env or {})},
+        )
     d = Daemon(root, config, proc, root / "econnector.log")
     try:
-        wait_for(lambda: b"watching" in stderr_path.read_bytes() or proc.poll() is not None,
-                 30, "the daemon to start")
+        wait_for(
+            lambda: b"watching" in stderr_path.read_bytes() or proc.poll() is not None,
+            30,
+            "the daemon to start",
+        )
         if proc.poll() is not None:
             raise AssertionError(f"daemon exited: {stderr_path.read_text()}")
         yield d
@@ -245,6 +287,7 @@ def running_daemon(config: Path, env: dict[str, str] | None = None) -> Iterator[
 
 
 # -- independent checks of signed PDFs -------------------------------------------------------
+
 
 def pdfsig(path: Path) -> str:
     tool = require_tool("pdfsig")

@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = {
     "schema": "econnector.config/v1",
     "folders": {"root": "data"},
-    "identities": [{"provider_code": "90812100", "name": "Dr A", "pkcs12": "k.p12",
-                    "passphrase_file": "k.pass"}],
+    "identities": [
+        {
+            "provider_code": "90812100",
+            "name": "Dr A",
+            "pkcs12": "k.p12",
+            "passphrase_file": "k.pass",
+        }
+    ],
     "vault": {"kind": "local"},
 }
 
@@ -80,8 +86,11 @@ def test_http_vault_needs_url_and_exactly_one_token_source() -> None:
     with pytest.raises(ConfigError):
         parse(with_("vault", {"kind": "http", "url": "https://v"}))
     with pytest.raises(ConfigError):
-        parse(with_("vault", {"kind": "http", "url": "https://v", "token_file": "t",
-                              "token_env": "T"}))
+        parse(
+            with_(
+                "vault", {"kind": "http", "url": "https://v", "token_file": "t", "token_env": "T"}
+            )
+        )
     cfg = parse(with_("vault", {"kind": "http", "url": "https://v", "token_env": "T"}))
     assert cfg.vault.token_env == "T"
 
@@ -107,13 +116,20 @@ def test_example_config_is_valid() -> None:
 def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "c.yaml"
     bad.write_text(yaml.safe_dump(with_("watch.settel_ms", 1)))
-    r = subprocess.run([sys.executable, "-m", "econnector.cli", "check-config", "-c", str(bad)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "econnector.cli", "check-config", "-c", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert r.stderr.strip() == "econnector: watch.settel_ms: unknown key"
     assert "Traceback" not in r.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "econnector.cli", "run", "-c", str(tmp_path / "nope.yaml")],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode == 2 and "config file not found" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1

@@ -7,8 +7,11 @@ from econnector.states import ACTIVE, Event, InvalidTransition, State, next_stat
 
 def test_happy_path() -> None:
     s = State.RECEIVED
-    for ev, expected in [(Event.SIGNED, State.SIGNED), (Event.UPLOAD, State.DELIVERING),
-                         (Event.CONFIRMED, State.DELIVERED)]:
+    for ev, expected in [
+        (Event.SIGNED, State.SIGNED),
+        (Event.UPLOAD, State.DELIVERING),
+        (Event.CONFIRMED, State.DELIVERED),
+    ]:
         s = next_state(s, ev, signed=True)
         assert s is expected
 

@@ -224,18 +224,16 @@ class DocumentMeta:
     extensions: tuple[tuple[str, Any], ...] = ()
 
     def canonical(self) -> dict[str, Any]:
-        """The document as a v1 sidecar mapping: the vault metadata and the hashed content.
+        """The vault metadata: also the content that duplicate detection hashes.
 
-        Absent optional fields are left out (never null); ``issued_at`` is
-        normalised (seconds always written, ``Z`` as ``+00:00``, the original
-        offset kept); ``invoice.total`` is a string with two decimals. The
-        result is itself a valid sidecar that parses back to this document.
+        The sidecar's own shape minus ``schema`` (the vault's metadata schema
+        has no such key; add it back and the result parses to this document
+        again). Absent optional fields are left out, never null; ``issued_at``
+        is normalised (seconds always written, ``Z`` as ``+00:00``, the
+        original offset kept); ``invoice.total`` has two decimals, as a string.
+        Only top-level ``x-`` keys are included: the vault allows extensions
+        at the top level only, so nested ones are accepted but not forwarded.
         """
-        nested: dict[str, dict[str, Any]] = {"": {}, "patient": {}, "author": {}, "invoice": {}}
-        for path, value in self.extensions:
-            block, _, key = path.partition(".") if not path.startswith("x-") else ("", "", path)
-            nested.setdefault(block, {})[key] = copy.deepcopy(value)
-
         patient: dict[str, Any] = {"matricule": self.patient.matricule}
         if self.patient.last_name is not None:
             patient["last_name"] = self.patient.last_name
@@ -244,15 +242,14 @@ class DocumentMeta:
         patient["insurer"] = self.patient.insurer
 
         out: dict[str, Any] = {
-            "schema": SCHEMA_ID,
             "document_id": self.document_id,
             "type": self.type,
             "issued_at": self.issued_at.isoformat(),
         }
         if self.language is not None:
             out["language"] = self.language
-        out["patient"] = patient | nested["patient"]
-        out["author"] = {"provider_code": self.provider_code} | nested["author"]
+        out["patient"] = patient
+        out["author"] = {"provider_code": self.provider_code}
         if self.submitted_by is not None:
             out["submitted_by"] = self.submitted_by
         if self.invoice is not None:
@@ -260,8 +257,11 @@ class DocumentMeta:
                 "total": str(self.invoice.total.quantize(_CENT)),
                 "currency": self.invoice.currency,
                 "paid": self.invoice.paid,
-            } | nested["invoice"]
-        return out | nested[""]
+            }
+        for path, value in self.extensions:
+            if _is_ext(path):
+                out[path] = copy.deepcopy(value)
+        return out
 
     def canonical_json(self) -> bytes:
         """:meth:`canonical` as compact UTF-8 JSON with sorted keys: hash or compare this."""

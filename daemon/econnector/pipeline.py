@@ -364,6 +364,9 @@ class Pipeline:
 
     def _claim(self, stem: str, g: StemFiles) -> None:
         d = self._new_drop(stem, g)
+        # A new drop of this stem supersedes the error files of an earlier attempt.
+        for suffix in (".error.json", ".error.txt"):
+            (self.inbox / f"{_safe_out_stem(stem)}{suffix}").unlink(missing_ok=True)
         log.info("claimed", drop=d.id, stem=stem)
         self._write_status(d)
         self.due[d.id] = 0.0

@@ -22,6 +22,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 @dataclass(frozen=True)
 class TestIdentity:
+    __test__ = False  # not a pytest test class
+
     pkcs12: Path
     passphrase_file: Path
     ca_cert: Path

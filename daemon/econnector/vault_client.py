@@ -67,7 +67,7 @@ for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(_RedactMatricules())
 
 
-# -- pure decisions -------------------------------------------------------------------------
+# -- pure decisions -------------------------------------------------------------------------------
 
 
 def idempotency_key(provider_code: str, document_id: str) -> str:
@@ -151,7 +151,7 @@ def _transport_error(exc: httpx.HTTPError) -> VaultUnavailable:
     return VaultUnavailable("vault-unavailable", detail=_redact(what)[:_MAX_DETAIL])
 
 
-# -- results ------------------------------------------------------------------------------------
+# -- results --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def _delivery(body: Any, replayed: bool) -> Delivery:
         ) from None
 
 
-# -- the client ------------------------------------------------------------------------------------
+# -- the client -----------------------------------------------------------------------------------
 
 
 class VaultClient:
@@ -296,7 +296,7 @@ class VaultClient:
         return body
 
 
-# -- the local vault ---------------------------------------------------------------------------
+# -- the local vault ------------------------------------------------------------------------------
 
 
 class _LocalTransport(httpx.ASGITransport):

@@ -57,7 +57,7 @@ class _BodyTooLarge(Exception):
     """Raised from the receive channel once the request body passes the limit."""
 
 
-# -- responses --------------------------------------------------------------------------
+# -- responses ------------------------------------------------------------------------------------
 
 
 def problem(
@@ -106,7 +106,7 @@ def _query_invalid(errors: Sequence[FieldError]) -> JSONResponse:
     return problem(400, "query-invalid", "Invalid query", f"Invalid parameters: {names}.", errors)
 
 
-# -- pure helpers -------------------------------------------------------------------------
+# -- pure helpers ---------------------------------------------------------------------------------
 
 
 def token_accepted(header: str | None, tokens: Iterable[bytes]) -> bool:
@@ -166,7 +166,7 @@ async def _drain(receive: Receive, budget: int) -> None:
             return
 
 
-# -- access log --------------------------------------------------------------------------
+# -- access log -----------------------------------------------------------------------------------
 
 
 class _AccessLog:
@@ -200,7 +200,7 @@ class _AccessLog:
             )
 
 
-# -- the app ------------------------------------------------------------------------------
+# -- the app --------------------------------------------------------------------------------------
 
 
 def create_app(

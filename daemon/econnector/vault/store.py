@@ -86,7 +86,7 @@ _VAULT_ID_RE = re.compile(r"vd_[0-9a-f]{32}")
 _MAX_TEXT = 200
 
 
-# -- errors -------------------------------------------------------------------
+# -- errors ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def _metadata_invalid(errors: Sequence[FieldError]) -> StoreError:
     )
 
 
-# -- pure decisions -------------------------------------------------------------
+# -- pure decisions -------------------------------------------------------------------------------
 
 
 def require_idempotency_key(key: str | None) -> str:
@@ -189,6 +189,11 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= _MAX_TEXT
 
 
+def _key_name(key: Any) -> str:
+    """A printable field name for an unknown key (an empty key would name nothing)."""
+    return str(key) if key != "" else '""'
+
+
 def _check_object(
     value: Any,
     path: str,
@@ -206,7 +211,7 @@ def _check_object(
     allowed = set(required) | set(optional)
     for key in value:
         if key not in allowed:
-            errors.append(FieldError(f"{path}.{key}", "is not part of the schema"))
+            errors.append(FieldError(f"{path}.{_key_name(key)}", "is not part of the schema"))
     return value
 
 
@@ -226,7 +231,9 @@ def validate_metadata(meta: Any) -> list[FieldError]:
             errors.append(FieldError(key, "is required"))
     for key in meta:
         if key not in required and key not in optional and not str(key).startswith("x-"):
-            errors.append(FieldError(str(key), "is not part of the schema (prefix custom keys x-)"))
+            errors.append(
+                FieldError(_key_name(key), "is not part of the schema (prefix custom keys x-)")
+            )
 
     if "document_id" in meta and not (
         isinstance(meta["document_id"], str) and _DOCUMENT_ID_RE.fullmatch(meta["document_id"])
@@ -339,7 +346,7 @@ def signature_problem(
     return None
 
 
-# -- signature checking (pyHanko) ---------------------------------------------------
+# -- signature checking (pyHanko) -----------------------------------------------------------------
 
 _quiet = threading.local()
 
@@ -435,7 +442,7 @@ def check_pdf_signature(path: Path, trust_roots: Sequence[asn1_x509.Certificate]
         raise _signature_error(problem)
 
 
-# -- results ------------------------------------------------------------------------------
+# -- results --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -500,7 +507,7 @@ class BillingActivity:
         }
 
 
-# -- the store ------------------------------------------------------------------------------
+# -- the store ------------------------------------------------------------------------------------
 
 _SCHEMA_VERSION = 1
 
@@ -545,7 +552,7 @@ class VaultStore:
         self.documents_dir.mkdir(parents=True, exist_ok=True)
         self._init_schema()
 
-    # -- connections --------------------------------------------------------------
+    # -- connections ------------------------------------------------------------------------------
 
     def _db(self) -> sqlite_utils.Database:
         db: sqlite_utils.Database | None = getattr(self._local, "db", None)
@@ -620,7 +627,7 @@ class VaultStore:
         )
         db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
-    # -- paths --------------------------------------------------------------------
+    # -- paths ------------------------------------------------------------------------------------
 
     def _relative_path(self, vault_document_id: str) -> str:
         shard = vault_document_id[3:5]
@@ -629,7 +636,7 @@ class VaultStore:
     def document_path(self, vault_document_id: str) -> Path:
         return self.data_dir / self._relative_path(vault_document_id)
 
-    # -- submit ---------------------------------------------------------------------
+    # -- submit -----------------------------------------------------------------------------------
 
     def submit(
         self,
@@ -819,7 +826,7 @@ class VaultStore:
         )
         return rows[0] if rows else None
 
-    # -- reads ------------------------------------------------------------------------
+    # -- reads ------------------------------------------------------------------------------------
 
     def get(self, vault_document_id: str) -> StoredDocument | None:
         """The stored document, or None when the id is unknown."""
