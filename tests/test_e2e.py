@@ -56,7 +56,7 @@ def vault_get(vp: VaultProcess, path: str) -> httpx.Response:
     return httpx.get(
         f"{vp.base_url}{path}",
         headers={"Authorization": f"Bearer {vp.token}"},
-        verify=str(vp.ca_bundle) if vp.ca_bundle else True,
+        verify=ssl.create_default_context(cafile=str(vp.ca_bundle)) if vp.ca_bundle else True,
         timeout=10,
     )
 

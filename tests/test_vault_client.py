@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import socket
 import threading
@@ -20,7 +21,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from econnector.errors import EconnectorError, FileBusy, Held, VaultRejected, VaultUnavailable
+from econnector.errors import (
+    ConfigError,
+    EconnectorError,
+    FileBusy,
+    Held,
+    VaultRejected,
+    VaultUnavailable,
+)
 from econnector.vault_client import (
     LOCAL_TOKEN,
     Delivery,
@@ -378,6 +386,26 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("soon", now) is None
     assert retry_after_seconds("-5", now) is None
     assert retry_after_seconds(None, now) is None
+
+
+def test_request_logs_do_not_hold_the_matricule(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> str:
+        async with VaultClient(
+            "http://vault.local", LOCAL_TOKEN, transport=local_transport(tmp_path / "v")
+        ) as client:
+            return await client.digital_status(MATRICULE)
+
+    with caplog.at_level(logging.DEBUG):
+        assert run(scenario()) == "green"
+    assert "digital-status" in caplog.text
+    assert MATRICULE not in caplog.text
+
+
+def test_unreadable_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        VaultClient("https://127.0.0.1:1", "t", ca_bundle=str(tmp_path / "missing.pem"))
 
 
 def test_idempotency_key_is_deterministic_and_well_formed() -> None:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 import yaml
 
 from econnector.errors import VaultUnavailable
-from econnector.vault.store import quarter_of
+from econnector.vault.store import quarter_of, validate_metadata
 from econnector.vault_client import VaultClient
 from vaultutil import (
     MATRICULE,
@@ -123,6 +124,28 @@ def test_openapi_is_served_and_describes_every_path(vault: VaultProcess) -> None
         "/v1/billing/activity",
         "/v1/health",
     }
+
+
+def test_openapi_metadata_schema_agrees_with_the_validator(vault: VaultProcess) -> None:
+    """The published schema and the server's checks must not drift apart."""
+    spec = yaml.safe_load(httpx.get(f"{vault.base_url}/v1/openapi.yaml").text)
+    schema = spec["components"]["schemas"]["Metadata"]
+    validator = jsonschema.Draft202012Validator(schema)
+    good = [metadata(), metadata(doc_type="certificate"), metadata(**{"x-vendor": [1]})]
+    bad = [
+        metadata(type="lab-report"),
+        metadata(surprise=1),
+        metadata(doc_type="prescription", invoice={"total": "1", "currency": "EUR", "paid": True}),
+        metadata(original_sha256="abc"),
+        {k: v for k, v in metadata().items() if k != "invoice"},
+        {**metadata(), "patient": {"matricule": "123", "insurer": "CNS"}},
+        {**metadata(), "author": {"provider_code": "90812100", "name": "x"}},
+        {**metadata(), "invoice": {"total": "84,60", "currency": "EUR", "paid": False}},
+    ]
+    for meta in good:
+        assert validate_metadata(meta) == [] and validator.is_valid(meta), meta
+    for meta in bad:
+        assert validate_metadata(meta) and not validator.is_valid(meta), meta
 
 
 # -- authentication -------------------------------------------------------------------------------

@@ -811,6 +811,8 @@ def parse_sidecar(
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _first([SidecarError("sidecar-encoding")]) from None
+    if "\x00" in text:  # never valid in YAML or JSON; typically UTF-16 without a BOM
+        raise _first([SidecarError("sidecar-encoding")])
     try:
         root = _parse(text, fmt)
         _check_tree(root, fmt)

@@ -56,8 +56,10 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     vault = make_vault_client(cfg)
     pool = SigningPool(cfg.signing.workers, cfg.limits.worker_memory_mb, cfg.limits.worker_timeout)
     pipeline = Pipeline(cfg, store, vault, pool)
-    watcher = Watcher(cfg.folders.outbox, lambda: loop.call_soon_threadsafe(pipeline.hint),
-                      cfg.watch.observer)
+    def poke() -> None:  # runs on the observer thread
+        loop.call_soon_threadsafe(pipeline.hint)
+
+    watcher = Watcher(cfg.folders.outbox, poke, cfg.watch.observer)
 
     async def supervise() -> None:
         while not stop.is_set():

@@ -14,6 +14,7 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 from fpdf import FPDF
 
@@ -76,7 +77,9 @@ def sample_pdf(kind: str, document_id: str, lines: list[tuple[str, str]]) -> byt
     return bytes(pdf.output())
 
 
-def sample_documents(count: int, provider: str, seed: int | None = None) -> list[tuple[str, bytes, dict]]:  # type: ignore[type-arg]
+def sample_documents(
+    count: int, provider: str, seed: int | None = None
+) -> list[tuple[str, bytes, dict[str, Any]]]:
     rng = random.Random(seed)
     types = ["invoice", "prescription", "certificate", "sick-leave-certificate"]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
@@ -86,7 +89,7 @@ def sample_documents(count: int, provider: str, seed: int | None = None) -> list
         doc_id = f"DEMO-{stamp}-{i + 1:04d}"
         birth = f"{rng.randint(1940, 2015)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
         mat = matricule.make(birth, f"{rng.randint(0, 999):03d}")
-        meta: dict = {  # type: ignore[type-arg]
+        meta: dict[str, Any] = {
             "schema": "econnector.document/v1",
             "document_id": doc_id,
             "type": kind,

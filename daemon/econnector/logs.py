@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -28,16 +29,17 @@ def _mask(value: Any) -> Any:
     return value
 
 
-def privacy_filter(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def privacy_filter(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> Mapping[str, Any]:
     return {k: _mask(v) for k, v in event.items() if k not in _NAME_KEYS}
 
 
 def configure(target: str = "-", level: str = "info") -> None:
-    stream: TextIO
-    if target == "-":
-        stream = sys.stdout
-    else:
-        stream = open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - process-long
+    # The log file stays open for the life of the process.
+    stream: TextIO = (
+        sys.stdout if target == "-" else open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+    )
     logging.basicConfig(level=getattr(logging, level.upper()), stream=stream, format="%(message)s")
     # httpx logs every request at INFO as plain text; our own events say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)

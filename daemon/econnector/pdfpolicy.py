@@ -25,15 +25,19 @@ MAX_OBJECTS = 500_000
 MAX_PAGE_TREE_DEPTH = 256
 
 EXECUTABLE_EXTENSIONS = frozenset(
-    ".exe .com .bat .cmd .scr .pif .msi .msp .dll .cpl .jar .js .jse .vbs .vbe .wsf .wsh "
-    ".ps1 .psm1 .sh .bash .app .apk .elf .bin .run .lnk .hta .reg .py .pl".split()
+    {
+        ".exe", ".com", ".bat", ".cmd", ".scr", ".pif", ".msi", ".msp", ".dll", ".cpl", ".jar",
+        ".js", ".jse", ".vbs", ".vbe", ".wsf", ".wsh", ".ps1", ".psm1", ".sh", ".bash", ".app",
+        ".apk", ".elf", ".bin", ".run", ".lnk", ".hta", ".reg", ".py", ".pl",
+    }
 )
 EXECUTABLE_MIME = frozenset(
     {
         "application/x-msdownload", "application/x-msdos-program", "application/x-dosexec",
         "application/x-executable", "application/x-sharedlib", "application/x-sh",
         "application/x-msi", "application/java-archive", "application/javascript",
-        "application/x-javascript", "text/javascript", "application/vnd.microsoft.portable-executable",
+        "application/x-javascript", "text/javascript",
+        "application/vnd.microsoft.portable-executable",
     }
 )
 

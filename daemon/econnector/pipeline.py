@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -387,9 +388,9 @@ class Pipeline:
             del self.due[drop_id]
             task = asyncio.get_running_loop().create_task(self._run_drop(drop_id))
             self.tasks[drop_id] = task
-            task.add_done_callback(lambda _t, i=drop_id: self._task_done(i))
+            task.add_done_callback(functools.partial(self._task_done, drop_id))
 
-    def _task_done(self, drop_id: int) -> None:
+    def _task_done(self, drop_id: int, _task: object = None) -> None:
         self.tasks.pop(drop_id, None)
         self.wake.set()
 
@@ -423,9 +424,7 @@ class Pipeline:
                 d = await self._receive(d)
                 if d.state is State.RECEIVED:
                     return  # deferred (waits for an identical duplicate in flight)
-            elif d.state is State.SIGNED:
-                d = await self._deliver(d)
-            elif d.state is State.DELIVERING:
+            elif d.state is State.SIGNED or d.state is State.DELIVERING:
                 d = await self._deliver(d)
             elif d.state is State.WAITING_RETRY:
                 if (d.next_attempt_at or 0) > self.clock():
@@ -633,8 +632,9 @@ class Pipeline:
                               signed_archive=signed_archive)
         self._write_status(d)
         self._release_stem(d)
-        log.info("delivered", drop=d.id, stem=d.stem, vault_document_id=d.delivery["vault_document_id"]
-                 if d.delivery else None, replay=d.duplicate_of is not None)
+        vault_id = d.delivery["vault_document_id"] if d.delivery else None
+        log.info("delivered", drop=d.id, stem=d.stem, vault_document_id=vault_id,
+                 replay=d.duplicate_of is not None)
 
     def _finalize_rejected(self, d: Drop) -> None:
         err = d.error or {"code": "internal-error", "message": "", "hint": ""}

@@ -86,7 +86,7 @@ def load_signer(provider_code: str, pkcs12: Path, passphrase: bytes) -> HeldKeyS
         raise Held(
             "identity-locked", provider=provider_code, detail="wrong passphrase or damaged key"
         ) from None
-    return s  # type: ignore[return-value]
+    return s
 
 
 def describe(provider_code: str, signer: signers.SimpleSigner) -> SignerInfo:

@@ -91,7 +91,7 @@ class Store:
 
     def _migrate(self) -> None:
         if "drops" not in self.db.table_names():
-            self.db["drops"].create(
+            self.db.table("drops").create(
                 {
                     "id": int, "stem": str, "pdf_name": str, "sidecar_name": str,
                     "state": str, "pdf_stat": str, "reason": str, "message": str,
@@ -100,23 +100,24 @@ class Store:
                     "original_sha256": str, "meta": str, "language": str,
                     "signed_sha256": str, "signature": str, "signed_at": str,
                     "delivery": str, "delivered_at": str, "error": str, "duplicate_of": int,
-                    "signed_archive": str, "finalized_at": float, "created_at": float, "updated_at": float,
+                    "signed_archive": str, "finalized_at": float, "created_at": float,
+                    "updated_at": float,
                 },
                 pk="id",
                 not_null={"stem", "pdf_name", "sidecar_name", "state", "attempts",
                           "created_at", "updated_at"},
                 defaults={"attempts": 0},
             )
-            self.db["drops"].create_index(["doc_key"])
-            self.db["drops"].create_index(["state"])
-            self.db["drops"].create_index(["finalized_at"])
-            self.db["transitions"].create(
+            self.db.table("drops").create_index(["doc_key"])
+            self.db.table("drops").create_index(["state"])
+            self.db.table("drops").create_index(["finalized_at"])
+            self.db.table("transitions").create(
                 {"id": int, "drop_id": int, "from_state": str, "to_state": str,
                  "event": str, "at": float, "detail": str},
                 pk="id",
                 foreign_keys=[("drop_id", "drops", "id")],
             )
-            self.db["transitions"].create_index(["drop_id"])
+            self.db.table("transitions").create_index(["drop_id"])
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # -- writes ------------------------------------------------------------
@@ -126,7 +127,7 @@ class Store:
     ) -> Drop:
         with self.db.conn:
             self.db.execute("BEGIN IMMEDIATE")
-            table = self.db["drops"]
+            table = self.db.table("drops")
             table.insert(
                 {"stem": stem, "pdf_name": pdf_name, "sidecar_name": sidecar_name,
                  "state": State.RECEIVED.value, "attempts": 0,
@@ -134,7 +135,7 @@ class Store:
                  "created_at": now, "updated_at": now}
             )
             drop_id = table.last_pk
-            self.db["transitions"].insert(
+            self.db.table("transitions").insert(
                 {"drop_id": drop_id, "from_state": None, "to_state": State.RECEIVED.value,
                  "event": "claim", "at": now, "detail": stem}
             )
@@ -151,7 +152,7 @@ class Store:
             row[k] = json.dumps(v, sort_keys=True) if k in _JSON_COLS and v is not None else v
             if isinstance(v, State):
                 row[k] = v.value
-        self.db["drops"].update(drop_id, row)
+        self.db.table("drops").update(drop_id, row)
 
     def transition(
         self, drop_id: int, event: Event, now: float, detail: str | None = None, **fields: Any
@@ -163,7 +164,7 @@ class Store:
             signed = fields.get("signed_sha256", cur.signed_sha256) is not None
             new = next_state(cur.state, event, signed=signed)
             self._update(drop_id, now, {**fields, "state": new})
-            self.db["transitions"].insert(
+            self.db.table("transitions").insert(
                 {"drop_id": drop_id, "from_state": cur.state.value, "to_state": new.value,
                  "event": event.value, "at": now, "detail": detail}
             )
@@ -176,12 +177,13 @@ class Store:
 
     # -- reads -------------------------------------------------------------
     def get(self, drop_id: int) -> Drop:
-        return _row_to_drop(self.db["drops"].get(drop_id))
+        return _row_to_drop(self.db.table("drops").get(drop_id))
 
     def _query(
         self, where: str, params: Iterable[Any] = (), order: str = "id", limit: int | None = None
     ) -> Iterator[Drop]:
-        for row in self.db["drops"].rows_where(where, list(params), order_by=order, limit=limit):
+        rows = self.db.table("drops").rows_where(where, list(params), order_by=order, limit=limit)
+        for row in rows:
             yield _row_to_drop(row)
 
     def unfinished(self) -> list[Drop]:
@@ -202,7 +204,8 @@ class Store:
         }
 
     def history(self, drop_id: int) -> list[dict[str, Any]]:
-        return list(self.db["transitions"].rows_where("drop_id = ?", [drop_id], order_by="id"))
+        rows = self.db.table("transitions").rows_where("drop_id = ?", [drop_id], order_by="id")
+        return list(rows)
 
     def close(self) -> None:
         self.db.conn.close()

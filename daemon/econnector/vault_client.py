@@ -27,7 +27,14 @@ from urllib.parse import quote
 import httpx
 
 from econnector import __version__
-from econnector.errors import EconnectorError, FileBusy, Held, VaultRejected, VaultUnavailable
+from econnector.errors import (
+    ConfigError,
+    EconnectorError,
+    FileBusy,
+    Held,
+    VaultRejected,
+    VaultUnavailable,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -200,9 +207,14 @@ class VaultClient:
     ) -> None:
         # With a bundle, trust exactly that CA (a private vault PKI); otherwise
         # httpx's default public roots.
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-        )
+        verify: ssl.SSLContext | bool = True
+        if ca_bundle:
+            try:
+                verify = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"the vault CA bundle cannot be loaded: {exc}", ca_bundle
+                ) from None
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={
