@@ -255,7 +255,7 @@ def write_config(
 @contextlib.contextmanager
 def running_daemon(config: Path, env: dict[str, str] | None = None) -> Iterator[Daemon]:
     """The real ``econnector run`` process; on exit it must stop cleanly on SIGTERM."""
-    root = Path(yaml.safe_load(config.read_text())["folders"]["root"])
+    root = config.parent / yaml.safe_load(config.read_text())["folders"]["root"]
     stderr_path = root / "daemon.stderr"
     with stderr_path.open("wb") as err:
         proc = subprocess.Popen(

@@ -46,8 +46,14 @@ def outcome(data: bytes | str, fmt: contract.Format = "yaml", **kw: Any) -> Outc
     return "ok", meta.canonical_json().decode()
 
 
-def as_yaml(tree: Any) -> bytes:
-    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True).encode("utf-8")
+def as_yaml(tree: Any, raw_unicode: bool = True) -> bytes:
+    """YAML as a vendor's library would write it.
+
+    PyYAML's emitter writes NEL and U+2028/U+2029 unescaped inside quoted
+    scalars, where YAML folds them into spaces; property tests over arbitrary
+    text therefore use ``raw_unicode=False`` (everything non-ASCII escaped).
+    """
+    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=raw_unicode).encode("utf-8")
 
 
 def as_json(tree: Any) -> bytes:
@@ -182,9 +188,12 @@ def test_canonical_is_the_vault_metadata() -> None:
         "invoice": {"total": "84.60", "currency": "EUR", "paid": False},
     }
     assert json.loads(meta.canonical_json()) == meta.canonical()
-    assert meta.canonical_json() == json.dumps(
-        meta.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    assert (
+        meta.canonical_json()
+        == json.dumps(
+            meta.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    )
 
 
 def test_canonical_leaves_absent_fields_out() -> None:
@@ -206,8 +215,8 @@ def test_json_and_yaml_examples_are_equivalent() -> None:
 def test_canonical_plus_schema_parses_back() -> None:
     meta = parse(contract.example_sidecar() + 'x-pms: {visit: "V-1", n: [1, 2.5, true, null]}\n')
     again = {"schema": contract.SCHEMA_ID, **meta.canonical()}
-    for fmt, data in (("json", as_json(again)), ("yaml", as_yaml(again))):
-        assert parse(data, fmt).canonical_json() == meta.canonical_json()  # type: ignore[arg-type]
+    assert parse(as_json(again), "json").canonical_json() == meta.canonical_json()
+    assert parse(as_yaml(again), "yaml").canonical_json() == meta.canonical_json()
 
 
 # -- the documentation --------------------------------------------------------------
@@ -395,12 +404,12 @@ CASES: list[tuple[str, Mutation, str, str | None]] = [
     [pytest.param(m, c, f, id=i) for i, m, c, f in CASES],
 )
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
-def test_field_rules(mutate: Mutation, code: str, field: str | None, fmt: str) -> None:
+def test_field_rules(mutate: Mutation, code: str, field: str | None, fmt: contract.Format) -> None:
     doc = copy.deepcopy(EXAMPLE)
     mutate(doc)
     data = as_yaml(doc) if fmt == "yaml" else as_json(doc)
     with pytest.raises(SidecarError) as info:
-        parse(data, fmt)  # type: ignore[arg-type]
+        parse(data, fmt)
     err = info.value
     assert err.code == code
     assert err.field == (field or _default_field(code, err.field))
@@ -428,8 +437,11 @@ VALID_VARIANTS: list[tuple[str, Mutation, Callable[[contract.DocumentMeta], bool
     ("no-language", drop("language"), lambda m: m.language is None),
     ("null-language", put("language", None), lambda m: m.language is None),
     ("de", put("language", "de"), lambda m: m.language == "de"),
-    ("no-names", both(drop("patient.last_name"), drop("patient.first_name")),
-     lambda m: m.patient.last_name is None and m.patient.first_name is None),
+    (
+        "no-names",
+        both(drop("patient.last_name"), drop("patient.first_name")),
+        lambda m: m.patient.last_name is None and m.patient.first_name is None,
+    ),
     ("long-name", put("patient.last_name", "É" * 100), lambda m: m.patient.last_name == "É" * 100),
     ("no-submitter", drop("submitted_by"), lambda m: m.submitted_by is None),
     ("id-64", put("document_id", "a" * 64), lambda m: m.document_id == "a" * 64),
@@ -439,23 +451,47 @@ VALID_VARIANTS: list[tuple[str, Mutation, Callable[[contract.DocumentMeta], bool
     ("total-cent", put("invoice.total", "0.01"), lambda m: _total(m) == "0.01"),
     ("total-max", put("invoice.total", "999999999.99"), lambda m: _total(m) == "999999999.99"),
     ("paid", put("invoice.paid", True), lambda m: m.invoice is not None and m.invoice.paid),
-    ("prescription", both(put("type", "prescription"), drop("invoice")),
-     lambda m: m.invoice is None),
-    ("prescription-null-invoice", both(put("type", "certificate"), put("invoice", None)),
-     lambda m: m.invoice is None),
-    ("sick-leave", both(put("type", "sick-leave-certificate"), drop("invoice")),
-     lambda m: m.type == "sick-leave-certificate"),
+    (
+        "prescription",
+        both(put("type", "prescription"), drop("invoice")),
+        lambda m: m.invoice is None,
+    ),
+    (
+        "prescription-null-invoice",
+        both(put("type", "certificate"), put("invoice", None)),
+        lambda m: m.invoice is None,
+    ),
+    (
+        "sick-leave",
+        both(put("type", "sick-leave-certificate"), drop("invoice")),
+        lambda m: m.type == "sick-leave-certificate",
+    ),
     ("insurer", put("patient.insurer", "RCAM"), lambda m: m.patient.insurer == "RCAM"),
-    ("zulu", put("issued_at", "2026-11-25T09:15:00Z"),
-     lambda m: m.canonical()["issued_at"] == "2026-11-25T09:15:00+00:00"),
-    ("no-seconds", put("issued_at", "2026-11-25T10:15+01:00"),
-     lambda m: m.canonical()["issued_at"] == "2026-11-25T10:15:00+01:00"),
-    ("space", put("issued_at", "2026-11-25 10:15:00-05:00"),
-     lambda m: m.canonical()["issued_at"] == "2026-11-25T10:15:00-05:00"),
-    ("millis", put("issued_at", "2026-11-25T09:15:00.250Z"),
-     lambda m: m.canonical()["issued_at"] == "2026-11-25T09:15:00.250000+00:00"),
-    ("nanos", put("issued_at", "2026-11-25T09:15:00.123456789+01:00"),
-     lambda m: m.issued_at.microsecond == 123456),
+    (
+        "zulu",
+        put("issued_at", "2026-11-25T09:15:00Z"),
+        lambda m: m.canonical()["issued_at"] == "2026-11-25T09:15:00+00:00",
+    ),
+    (
+        "no-seconds",
+        put("issued_at", "2026-11-25T10:15+01:00"),
+        lambda m: m.canonical()["issued_at"] == "2026-11-25T10:15:00+01:00",
+    ),
+    (
+        "space",
+        put("issued_at", "2026-11-25 10:15:00-05:00"),
+        lambda m: m.canonical()["issued_at"] == "2026-11-25T10:15:00-05:00",
+    ),
+    (
+        "millis",
+        put("issued_at", "2026-11-25T09:15:00.250Z"),
+        lambda m: m.canonical()["issued_at"] == "2026-11-25T09:15:00.250000+00:00",
+    ),
+    (
+        "nanos",
+        put("issued_at", "2026-11-25T09:15:00.123456789+01:00"),
+        lambda m: m.issued_at.microsecond == 123456,
+    ),
     ("unknown-month", put("patient.matricule", matricule.make("19580000", "123")), lambda m: True),
 ]
 
@@ -469,12 +505,12 @@ def _total(meta: contract.DocumentMeta) -> str:
 )
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
 def test_valid_variants(
-    mutate: Mutation, check: Callable[[contract.DocumentMeta], bool], fmt: str
+    mutate: Mutation, check: Callable[[contract.DocumentMeta], bool], fmt: contract.Format
 ) -> None:
     doc = copy.deepcopy(EXAMPLE)
     mutate(doc)
     data = as_yaml(doc) if fmt == "yaml" else as_json(doc)
-    meta = parse(data, fmt)  # type: ignore[arg-type]
+    meta = parse(data, fmt)
     assert check(meta)
 
 
@@ -501,9 +537,10 @@ def test_errors_are_collected_in_documented_order() -> None:
     doc["patient"]["insurer"] = "AXA"
     doc["invoice"]["currency"] = "USD"
     doc["invoice"]["paid"] = "no"
-    for data, fmt in ((as_yaml(doc), "yaml"), (as_json(doc), "json")):
+    formats: list[tuple[bytes, contract.Format]] = [(as_yaml(doc), "yaml"), (as_json(doc), "json")]
+    for data, fmt in formats:
         with pytest.raises(SidecarError) as info:
-            parse(data, fmt)  # type: ignore[arg-type]
+            parse(data, fmt)
         found = [(e.code, e.field) for e in all_errors(info.value)]
         assert found == [
             ("field-unknown", "zzz"),
@@ -692,8 +729,12 @@ def test_quoted_merge_key_is_just_an_unknown_field() -> None:
     [
         ("a: 1\na: 2\n", "yaml"),
         ("1: a\n'1': b\n", "yaml"),  # keys are their text
-        (contract.example_sidecar().replace("  insurer: CNS\n", "  insurer: CNS\n  insurer: CNS\n"),
-         "yaml"),
+        (
+            contract.example_sidecar().replace(
+                "  insurer: CNS\n", "  insurer: CNS\n  insurer: CNS\n"
+            ),
+            "yaml",
+        ),
         ('{"a": 1, "a": 2}', "json"),
         ('{"x": {"b": 1, "b": 1}}', "json"),
     ],
@@ -726,7 +767,9 @@ def test_utf8_bom_is_accepted(fmt: contract.Format) -> None:
         lambda s: s.encode() + b"\xc3",
     ],
 )
-def test_non_utf8_is_an_encoding_error(fmt: contract.Format, encode: Callable[[str], bytes]) -> None:
+def test_non_utf8_is_an_encoding_error(
+    fmt: contract.Format, encode: Callable[[str], bytes]
+) -> None:
     text = contract.example_sidecar() if fmt == "yaml" else as_json(EXAMPLE).decode()
     assert outcome(encode(text), fmt) == ("sidecar-encoding", None)
 
@@ -850,7 +893,10 @@ EXTENDED = contract.example_sidecar().replace(
 def test_extensions_are_kept_in_order_and_top_level_ones_forwarded() -> None:
     meta = parse(EXTENDED)
     assert meta.extensions == (
-        ("x-pms", {"visit": "V-88213", "lines": [{"code": "C1", "amount": "52.40"}, None, True, 1.5]}),
+        (
+            "x-pms",
+            {"visit": "V-88213", "lines": [{"code": "C1", "amount": "52.40"}, None, True, 1.5]},
+        ),
         ("x-empty", {}),
         ("patient.x-chart", "C-17"),
         ("author.x-room", 3),
@@ -881,12 +927,14 @@ def test_extensions_are_equivalent_in_json() -> None:
         ("x-a: [1, 0777]\n", "yaml", "field-type", "x-a[1]"),
     ],
 )
-def test_extension_values_are_checked(addition: str, fmt: str, code: str, field: str) -> None:
+def test_extension_values_are_checked(
+    addition: str, fmt: contract.Format, code: str, field: str
+) -> None:
     if fmt == "yaml":
         data = contract.example_sidecar() + addition
     else:
         data = as_json(EXAMPLE).decode()[:-1] + ", " + addition + "}"
-    assert outcome(data, fmt) == (code, field)  # type: ignore[arg-type]
+    assert outcome(data, fmt) == (code, field)
 
 
 # -- properties -----------------------------------------------------------------------
@@ -989,7 +1037,7 @@ def test_damaged_examples_give_a_sidecar_error_or_a_document(
         data = data[:pos] + insert + data[pos + cut :]
     for fmt in ("yaml", "json"):
         try:
-            parse(data, fmt)  # type: ignore[arg-type]
+            parse(data, fmt)
         except SidecarError as e:
             assert e.code in CATALOG
 
@@ -997,7 +1045,7 @@ def test_damaged_examples_give_a_sidecar_error_or_a_document(
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(trees, mutated_examples()))
 def test_yaml_and_json_of_the_same_data_get_the_same_answer(tree: Any) -> None:
-    assert outcome(as_yaml(tree), "yaml", max_bytes=10**7) == outcome(
+    assert outcome(as_yaml(tree, False), "yaml", max_bytes=10**7) == outcome(
         as_json(tree), "json", max_bytes=10**7
     )
 
@@ -1041,7 +1089,7 @@ def valid_sidecars(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_sidecars())
 def test_valid_sidecars_parse_identically_and_round_trip(doc: dict[str, Any]) -> None:
-    from_yaml = parse(as_yaml(doc), "yaml", max_bytes=10**7)
+    from_yaml = parse(as_yaml(doc, False), "yaml", max_bytes=10**7)
     from_json = parse(as_json(doc), "json", max_bytes=10**7)
     assert from_yaml.canonical_json() == from_json.canonical_json()
     again = {"schema": contract.SCHEMA_ID, **from_json.canonical()}

@@ -300,3 +300,41 @@ def test_local_vault_kind_embedded_default(tmp_path: Path, identity: TestIdentit
     )
     assert len(stored) == 1
     assert stored[0].read_bytes() == (d.inbox / "local-1.signed.pdf").read_bytes()
+
+
+def test_logs_never_show_patient_identity(daemon: Daemon) -> None:
+    drop(daemon.outbox, "priv", unsigned_pdf("priv"), sidecar("E2E-PRIV"))
+    bad = sidecar("E2E-PRIV2")
+    bad["patient"]["matricule"] = "1893120105733"
+    drop(daemon.outbox, "priv2", unsigned_pdf("priv2"), bad)
+    assert daemon.wait_outcome("priv")["state"] == "delivered"
+    assert daemon.wait_outcome("priv2")["state"] == "rejected"
+    log = daemon.log_path.read_text("utf-8")
+    assert '"event": "delivered"' in log  # the log is there and is JSON lines
+    for secret in ("1893120105732", "1893120105733", "Weber", "Anne"):
+        assert secret not in log, secret
+    for line in log.splitlines():
+        json.loads(line)
+
+
+def test_status_command_lists_documents_newest_first(daemon: Daemon) -> None:
+    import subprocess
+
+    from daemonutil import econnector_cmd
+    from vaultutil import subprocess_env
+
+    drop(daemon.outbox, "st-1", unsigned_pdf("st-1"), sidecar("E2E-ST1"))
+    assert daemon.wait_outcome("st-1")["state"] == "delivered"
+    drop(daemon.outbox, "st-2", unsigned_pdf("st-2"), sidecar("E2E-ST2", colour="x"))
+    assert daemon.wait_outcome("st-2")["state"] == "rejected"
+    r = subprocess.run(econnector_cmd("status", "-c", str(daemon.config), "--json"),
+                       capture_output=True, text=True, env=subprocess_env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["counts"] == {"delivered": 1, "rejected": 1}
+    assert [d["file"] for d in out["documents"]] == ["st-2", "st-1"]
+    assert out["documents"][0]["reason"] == "field-unknown"
+    assert out["documents"][1]["vault_document_id"].startswith("vd_")
+    human = subprocess.run(econnector_cmd("status", "-c", str(daemon.config)),
+                           capture_output=True, text=True, env=subprocess_env(), timeout=60)
+    assert "delivered 1" in human.stdout and "rejected 1" in human.stdout

@@ -43,19 +43,13 @@ def test_vault_down_then_up_delivers_without_restart(tmp_path: Path) -> None:
         assert len(signed_work) == 1  # signed once, before the first attempt
         signed_bytes = signed_work[0].read_bytes()
         # the vault comes up on the configured port
-        import vaultutil
-        orig = vaultutil.free_port
-        vaultutil.free_port = lambda: port  # type: ignore[assignment]
-        try:
-            with running_vault(tmp_path / "vault", token=token) as vp:
-                st = d.wait_outcome("early", timeout=30)
-                assert st["state"] == "delivered"
-                receipt = d.receipt("early")
-                assert receipt is not None
-                stored = list(vp.data_dir.rglob(f"{receipt['vault_document_id']}.pdf"))
-                assert stored[0].read_bytes() == signed_bytes  # the same bytes every retry
-        finally:
-            vaultutil.free_port = orig  # type: ignore[assignment]
+        with running_vault(tmp_path / "vault", token=token, port=port) as vp:
+            st = d.wait_outcome("early", timeout=30)
+            assert st["state"] == "delivered"
+            receipt = d.receipt("early")
+            assert receipt is not None
+            stored = list(vp.data_dir.rglob(f"{receipt['vault_document_id']}.pdf"))
+            assert stored[0].read_bytes() == signed_bytes  # the same bytes every retry
 
 
 def test_killed_daemon_resumes_and_sends_once(tmp_path: Path) -> None:
@@ -78,19 +72,14 @@ def test_killed_daemon_resumes_and_sends_once(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    import vaultutil
-    orig = vaultutil.free_port
-    vaultutil.free_port = lambda: port  # type: ignore[assignment]
-    try:
-        with running_vault(tmp_path / "vault", token=token) as vp, running_daemon(cfg) as d:
-            for i in range(5):
-                assert d.wait_outcome(f"k{i}", timeout=30)["state"] == "delivered"
-            stored = list((vp.data_dir / "documents").rglob("*.pdf"))
-            assert len(stored) == 5
-            assert sorted(p.name for p in d.archived() if p.name.endswith(".yaml")) == [
-                f"k{i}.yaml" for i in range(5)]
-    finally:
-        vaultutil.free_port = orig  # type: ignore[assignment]
+    with running_vault(tmp_path / "vault", token=token, port=port) as vp, \
+            running_daemon(cfg) as d:
+        for i in range(5):
+            assert d.wait_outcome(f"k{i}", timeout=30)["state"] == "delivered"
+        stored = list((vp.data_dir / "documents").rglob("*.pdf"))
+        assert len(stored) == 5
+        assert sorted(p.name for p in d.archived() if p.name.endswith(".yaml")) == [
+            f"k{i}.yaml" for i in range(5)]
 
 
 def _status(root: Path, stem: str) -> dict | None:  # type: ignore[type-arg]

@@ -29,6 +29,7 @@ from econnector.vault.store import (
 from vaultutil import (
     MATRICULE,
     PROVIDER,
+    add_document_timestamp,
     metadata,
     sign_pdf,
     signed_pdf,
@@ -201,6 +202,17 @@ def test_modified_signed_bytes_are_refused(store: VaultStore, pdf: bytes) -> Non
     err = refusal(store.submit, metadata(), io.BytesIO(bytes(tampered)), "k")
     assert (err.status, err.code) == (422, "signature-invalid")
     assert "modified" in err.detail
+
+
+def test_document_timestamp_after_the_signature_is_accepted(store: VaultStore, pdf: bytes) -> None:
+    """PAdES B-LTA ends with a document timestamp; the check looks underneath it."""
+    lta = add_document_timestamp(pdf)
+    assert not store.submit(metadata(), io.BytesIO(lta), "lta").replayed
+    err = refusal(store.submit, metadata(), io.BytesIO(lta + b"\n%x\n"), "lta-2")
+    assert err.code == "signature-invalid" and "whole file" in err.detail
+    only_ts = add_document_timestamp(unsigned_pdf())
+    err = refusal(store.submit, metadata(), io.BytesIO(only_ts), "lta-3")
+    assert err.code == "signature-invalid" and "only document timestamps" in err.detail
 
 
 @pytest.mark.parametrize("data", [b"", b"hello, not a pdf", b"%PDF-1.7\n garbage"])

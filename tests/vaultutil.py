@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +111,45 @@ def sign_pdf(data: bytes, identity: SigningIdentity | None = None) -> bytes:
         signers.PdfSignatureMetadata(field_name="Sig1", subfilter=fields.SigSeedSubFilter.PADES),
         signer,
     ).sign_pdf(writer, output=out)
+    return out.getvalue()
+
+
+def add_document_timestamp(data: bytes) -> bytes:
+    """``data`` with a PAdES document timestamp appended (as in B-LTA), from a throwaway TSA."""
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # dummy TSA: RSA only
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "econnector test TSA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    tsa = DummyTimeStamper(
+        asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        ),
+    )
+    out = io.BytesIO()
+    signers.PdfTimeStamper(tsa).timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(data), strict=False), "sha256", output=out
+    )
     return out.getvalue()
 
 
@@ -273,6 +312,7 @@ def running_vault(
     patients: Mapping[str, str] | None = None,
     max_document_mb: float | None = None,
     token: str = "test-token-0123456789",
+    port: int | None = None,
 ) -> Iterator[VaultProcess]:
     """The real ``python -m econnector.vault.server`` on a free loopback port, healthy."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -290,7 +330,7 @@ def running_vault(
     scheme = "https" if tls else "http"
     log_path = folder / "server.log"
     for _attempt in range(3):  # the free port may be taken between probe and bind
-        port = free_port()
+        port = port or free_port()
         with log_path.open("w", encoding="utf-8") as log:
             proc = subprocess.Popen(
                 [*server_command(*args, "--port", str(port))],

@@ -84,7 +84,11 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "workers": {"type": "integer", "minimum": 1, "maximum": 64, "default": 1},
+                "workers": {
+                    "type": "integer", "minimum": 1, "maximum": 64,
+                    "description": "signing worker processes; default: the number of CPUs, "
+                                   "at most 4",
+                },
                 "bytes_reserved": {
                     "type": "integer", "minimum": 4096, "maximum": 1048576, "default": 16384
                 },
@@ -344,7 +348,7 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
             worker_timeout=float(lim.get("worker_timeout_s", 120)),
         ),
         signing=Signing(
-            workers=sig.get("workers", 1),
+            workers=sig.get("workers", min(4, os.cpu_count() or 1)),
             bytes_reserved=sig.get("bytes_reserved", 16384),
             location=sig.get("location", "Luxembourg"),
         ),

@@ -419,7 +419,7 @@ def _parse(text: str, fmt: Format) -> Any:
     except json.JSONDecodeError as e:
         raise _syntax(fmt, f"{e.msg} (line {e.lineno}, column {e.colno})") from None
     except yaml.MarkedYAMLError as e:
-        raise _syntax(fmt, f"{e.problem or e.context}{_at_mark(e)}") from None
+        raise _syntax(fmt, f"{e.problem or e.context or 'invalid'}{_at_mark(e)}") from None
     except yaml.reader.ReaderError as e:
         raise _syntax(fmt, f"{e.reason} (character {e.position + 1})") from None
     except RecursionError:

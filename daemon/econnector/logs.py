@@ -40,20 +40,31 @@ def configure(target: str = "-", level: str = "info") -> None:
     stream: TextIO = (
         sys.stdout if target == "-" else open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
     )
-    logging.basicConfig(level=getattr(logging, level.upper()), stream=stream, format="%(message)s")
-    # httpx logs every request at INFO as plain text; our own events say what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    lvl = getattr(logging, level.upper())
+    common: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        privacy_filter,
+    ]
+    # Libraries log through the standard library: render those as JSON lines too.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *common],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(lvl)
+    # Per-request and per-inotify-event chatter says nothing our own events do not.
+    for noisy in ("httpx", "httpcore", "watchdog", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            privacy_filter,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        processors=[structlog.contextvars.merge_contextvars, *common,
+                    structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )

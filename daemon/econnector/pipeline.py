@@ -183,7 +183,11 @@ class Pipeline:
             ):
                 periodic = mono >= next_rescan
                 self.wake.clear()
+                t_scan = self.mono()
                 self.scan()
+                log.debug("scanned", ms=round((self.mono() - t_scan) * 1000, 1),
+                          recheck_in=None if self.next_recheck is None
+                          else round(self.next_recheck - self.mono(), 3))
                 if periodic:
                     next_rescan = mono + self.cfg.watch.rescan_interval
                     if self.ids.locked and self.signing_in_flight == 0:

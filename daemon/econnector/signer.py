@@ -81,12 +81,20 @@ def load_signer(provider_code: str, pkcs12: Path, passphrase: bytes) -> HeldKeyS
     except OSError as e:
         raise Held("identity-locked", provider=provider_code, detail=e.strerror) from None
     try:
-        s = HeldKeySigner.load_pkcs12_data(data, other_certs=(), passphrase=passphrase)
+        # load_pkcs12_data builds a plain SimpleSigner whatever class it is called on,
+        # so take its parts and keep the parsed key in a HeldKeySigner.
+        plain = signers.SimpleSigner.load_pkcs12_data(data, other_certs=(), passphrase=passphrase)
     except (ValueError, TypeError):
         raise Held(
             "identity-locked", provider=provider_code, detail="wrong passphrase or damaged key"
         ) from None
-    return s
+    held = HeldKeySigner(
+        signing_cert=plain.signing_cert,
+        signing_key=plain.signing_key,
+        cert_registry=plain.cert_registry,
+    )
+    held._pyca_key = serialization.load_der_private_key(plain.signing_key.dump(), password=None)
+    return held
 
 
 def describe(provider_code: str, signer: signers.SimpleSigner) -> SignerInfo:

@@ -359,7 +359,7 @@ class _QuietPathBuilding(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(_quiet, "on", False)
+        return record.levelno > logging.WARNING or not getattr(_quiet, "on", False)
 
 
 logging.getLogger("pyhanko.sign.validation.generic_cms").addFilter(_QuietPathBuilding())

@@ -1,0 +1,63 @@
+"""The newcomer path behind `make run` + `make demo-drop`: demo-setup, run, demo-drop."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from daemonutil import (
+    assert_pdfsig_last_valid,
+    econnector_cmd,
+    pyhanko_status,
+    running_daemon,
+    wait_for,
+)
+from vaultutil import subprocess_env
+
+pytestmark = pytest.mark.e2e
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(econnector_cmd(*args), capture_output=True, text=True,
+                          env=subprocess_env(), timeout=120)
+
+
+def test_embedded_default_yields_receipts_for_demo_drops(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    setup = run("demo-setup", "--root", str(root))
+    assert setup.returncode == 0, setup.stderr
+    cfg = root / "econnector.yaml"
+    assert "kind: local" in cfg.read_text()
+    check = run("check-config", "-c", str(cfg))
+    assert check.returncode == 0, check.stderr
+    assert "identity 90812100: unlocked" in check.stdout and "TEST" in check.stdout
+    # demo-setup is idempotent: the identity is not regenerated
+    p12 = (root / "identity" / "90812100.p12").read_bytes()
+    assert run("demo-setup", "--root", str(root)).returncode == 0
+    assert (root / "identity" / "90812100.p12").read_bytes() == p12
+    with running_daemon(cfg) as d:
+        dropped = run("demo-drop", "-c", str(cfg))
+        assert dropped.returncode == 0, dropped.stderr
+        assert "dropped 4 documents" in dropped.stdout
+        wait_for(lambda: len(list(d.inbox.glob("*.receipt.json"))) == 4, 30, "4 receipts",
+                 on_fail=d.log)
+    signed = sorted(d.inbox.glob("*.signed.pdf"))
+    assert len(signed) == 4
+    for pdf in signed:
+        last, _ = pyhanko_status(pdf, root / "identity" / "test-ca.pem")
+        assert last.intact and last.valid and last.trusted
+        assert_pdfsig_last_valid(pdf)
+    texts = " ".join(p.read_text("utf-8") for p in d.inbox.glob("*.receipt.txt"))
+    assert "Accusé de dépôt" in texts and "Zustellbestätigung" in texts
+    assert "Delivery receipt" in texts
+
+
+def test_check_config_reports_a_locked_identity(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    assert run("demo-setup", "--root", str(root)).returncode == 0
+    (root / "identity" / "90812100.passphrase").write_text("wrong\n")
+    r = run("check-config", "-c", str(root / "econnector.yaml"))
+    assert r.returncode == 0
+    assert "identity 90812100: LOCKED" in r.stdout and "wrong passphrase" in r.stdout

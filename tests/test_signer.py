@@ -1,0 +1,158 @@
+"""Signing and the PDF policy, in process and through the worker pool."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from econnector import signer
+from econnector.testid import TestIdentity, make_identity
+from vaultutil import unsigned_pdf
+
+PC = "90812100"
+
+
+@pytest.fixture(scope="module")
+def ident(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
+    return make_identity(tmp_path_factory.mktemp("id"), PC)
+
+
+@pytest.fixture
+def loaded(ident: TestIdentity) -> None:
+    signer._SIGNERS.clear()
+    signer._init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
+
+
+def job(src: Path, dst: Path, max_pages: int = 100) -> signer.SignJob:
+    return signer.SignJob(PC, str(src), str(dst), max_pages, 16384, "Luxembourg")
+
+
+def with_root_entry(pdf: bytes, key: str, value: generic.PdfObject) -> bytes:
+    """``pdf`` with an extra catalog entry, as an incremental update."""
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    w.root[generic.NameObject(key)] = value
+    w.update_root()
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def action(kind: str, **extra: generic.PdfObject) -> generic.DictionaryObject:
+    d = generic.DictionaryObject({generic.NameObject("/S"): generic.NameObject(kind)})
+    for k, v in extra.items():
+        d[generic.NameObject("/" + k)] = v
+    return d
+
+
+def test_signs_incrementally_and_keeps_the_original_bytes(loaded: None, tmp_path: Path) -> None:
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("keep", pages=2))
+    out = signer.sign_file(job(src, tmp_path / "out.pdf"))
+    assert out.ok and out.pages == 2
+    signed = (tmp_path / "out.pdf").read_bytes()
+    assert signed.startswith(src.read_bytes())
+    r = PdfFileReader(io.BytesIO(signed))
+    assert len(r.embedded_signatures) == 1
+    assert r.embedded_signatures[0].sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_private_key_is_parsed_once_for_many_signatures(
+    ident: TestIdentity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    real = signer.serialization.load_der_private_key
+
+    def counting(*a, **k):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(signer.serialization, "load_der_private_key", counting)
+    signer._SIGNERS.clear()
+    signer._init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
+    assert len(calls) == 1  # parsed when the identity is loaded ...
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("once"))
+    for i in range(3):
+        assert signer.sign_file(job(src, tmp_path / f"o{i}.pdf")).ok
+    assert len(calls) == 1  # ... and never again
+
+
+@pytest.mark.parametrize(
+    "key,value,code",
+    [
+        ("/OpenAction", action("/JavaScript", JS=generic.TextStringObject("app.alert(1)")),
+         "pdf-javascript"),
+        ("/OpenAction", action("/Launch", F=generic.TextStringObject("calc.exe")),
+         "pdf-launch-action"),
+        ("/AA", generic.DictionaryObject({generic.NameObject("/WC"): action(
+            "/JavaScript", JS=generic.TextStringObject("x"))}), "pdf-javascript"),
+    ],
+)
+def test_active_content_is_refused(loaded: None, tmp_path: Path, key: str,
+                                   value: generic.PdfObject, code: str) -> None:
+    src = tmp_path / "in.pdf"
+    src.write_bytes(with_root_entry(unsigned_pdf("active"), key, value))
+    out = signer.sign_file(job(src, tmp_path / "out.pdf"))
+    assert (out.ok, out.code) == (False, code)
+    assert not (tmp_path / "out.pdf").exists()
+
+
+def _with_attachment(name: str) -> bytes:
+    from pyhanko.pdf_utils import embed
+
+    w = IncrementalPdfFileWriter(io.BytesIO(unsigned_pdf("attach")))
+    embed.embed_file(w, embed.EmbeddedFileObject.from_file_data(
+        w, b"MZ\x90\x00payload", mime_type=None
+    ) and embed.FileSpec(file_spec_string=name, embedded_data=embed.EmbeddedFileObject
+                         .from_file_data(w, b"MZ\x90\x00payload")))
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def test_executable_attachment_is_refused_but_xml_is_fine(loaded: None, tmp_path: Path) -> None:
+    exe = tmp_path / "exe.pdf"
+    exe.write_bytes(_with_attachment("invoice.exe"))
+    out = signer.sign_file(job(exe, tmp_path / "o1.pdf"))
+    assert (out.ok, out.code) == (False, "pdf-embedded-executable")
+    xml = tmp_path / "xml.pdf"
+    xml.write_bytes(_with_attachment("factur-x.xml"))
+    assert signer.sign_file(job(xml, tmp_path / "o2.pdf")).ok
+
+
+def test_page_limit(loaded: None, tmp_path: Path) -> None:
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("pages", pages=5))
+    out = signer.sign_file(job(src, tmp_path / "out.pdf", max_pages=4))
+    assert (out.ok, out.code) == (False, "pdf-too-many-pages")
+
+
+def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path: Path) -> None:
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("slow", pages=50))
+    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=0.001)
+    pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
+    try:
+        out = asyncio.run(pool.sign(job(src, tmp_path / "out.pdf")))
+        assert (out.ok, out.code) == (False, "pdf-processing-timeout")
+        pool.timeout = 60  # the pool replaced the killed worker and goes on
+        out = asyncio.run(pool.sign(job(src, tmp_path / "out.pdf")))
+        assert out.ok, out
+    finally:
+        pool.stop()
+
+
+def test_wrong_passphrase_keeps_the_identity_locked(ident: TestIdentity) -> None:
+    from econnector.errors import Held
+
+    with pytest.raises(Held) as e:
+        signer.load_signer(PC, ident.pkcs12, b"wrong")
+    assert e.value.code == "identity-locked"
+    assert "wrong" not in e.value.message.replace("wrong passphrase", "")
