@@ -62,7 +62,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--sequential", type=int, default=20)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="signing workers (default: the daemon's default)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     results: dict[str, object] = {"count": args.count, "cpus": os.cpu_count()}
@@ -73,7 +74,7 @@ def main() -> int:
             cfg = write_config(
                 tmp / "practice", [(PROVIDER, ident)], vault=vp,
                 watch={"settle_ms": 250, "rescan_interval_s": 10},
-                signing={"workers": args.workers},
+                **({"signing": {"workers": args.workers}} if args.workers else {}),
                 logging={"level": "info"},
             )
             with running_daemon(cfg) as d:
@@ -103,7 +104,7 @@ def main() -> int:
                     r = d.inbox / f"{stem}.receipt.json"
                     wait_for(r.exists, 60, "a receipt", on_fail=d.log)
                     seq.append(r.stat().st_mtime - t)
-                    time.sleep(0.2)
+                    time.sleep(0.5)
                 results["sequential"] = {
                     "n": args.sequential, "latency_p50": pct(seq, 50),
                     "latency_p95": pct(seq, 95), "latency_max": max(seq),

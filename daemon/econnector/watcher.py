@@ -20,6 +20,26 @@ from watchdog.observers.polling import PollingObserver
 log = structlog.get_logger("econnector.watcher")
 
 
+def _no_move_pairing_delay() -> None:
+    """Stop watchdog holding unmatched IN_MOVED_FROM events for 0.5 s.
+
+    watchdog pairs MOVED_FROM/MOVED_TO by holding every MOVED_FROM in a FIFO for
+    half a second; every later event waits behind it. Each time we move a
+    delivered original out of the outbox, the next drop's events were delayed
+    by 0.5 s, which is most of our drop-to-receipt time. Events are only hints
+    to us, so pairing is worthless; watchdog has no option for this, hence the
+    class attribute (read when an observer is created).
+    """
+    try:
+        from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+    except ImportError:  # not on Linux, or a watchdog without the grouper
+        return
+    InotifyMoveEventGrouper.delay = 0.0
+
+
+_no_move_pairing_delay()
+
+
 class _Hint(FileSystemEventHandler):
     def __init__(self, poke: Callable[[], None]) -> None:
         self.poke = poke
