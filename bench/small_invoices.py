@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -34,16 +34,15 @@ from daemonutil import (  # noqa: E402
     wait_for,
     write_config,
 )
-from vaultutil import make_tls, running_vault  # noqa: E402
-
 from econnector.demo import sample_pdf  # noqa: E402
+from vaultutil import make_tls, running_vault  # noqa: E402
 
 
 def invoice(i: int) -> bytes:
     return sample_pdf("invoice", f"B-{i:05d}", [(f"Act {n}", f"{10 + n}.00") for n in range(8)])
 
 
-def drop_pair(outbox: Path, stem: str, pdf: bytes, meta: dict) -> float:  # type: ignore[type-arg]
+def drop_pair(outbox: Path, stem: str, pdf: bytes, meta: dict[str, Any]) -> float:
     tmp = outbox / f"{stem}.pdf.part"
     tmp.write_bytes(pdf)
     os.replace(tmp, outbox / f"{stem}.pdf")
@@ -55,7 +54,7 @@ def drop_pair(outbox: Path, stem: str, pdf: bytes, meta: dict) -> float:  # type
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def main() -> int:
@@ -66,7 +65,7 @@ def main() -> int:
                     help="signing workers (default: the daemon's default)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    results: dict[str, object] = {"count": args.count, "cpus": os.cpu_count()}
+    results: dict[str, Any] = {"count": args.count, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="ec-bench-") as tmp_s:
         tmp = Path(tmp_s)
         ident = make_identity(tmp / "id")
@@ -109,14 +108,14 @@ def main() -> int:
                     "n": args.sequential, "latency_p50": pct(seq, 50),
                     "latency_p95": pct(seq, 95), "latency_max": max(seq),
                 }
-    b, s = results["batch"], results["sequential"]  # type: ignore[assignment]
-    print(f"| scenario | documents | docs/s | drop-to-receipt p50 | p95 | max |")
+    b, s = results["batch"], results["sequential"]
+    print("| scenario | documents | docs/s | drop-to-receipt p50 | p95 | max |")
     print("|---|---|---|---|---|---|")
     print(f"| batch of {args.count} small invoices at once | {args.count} | "
-          f"{b['docs_per_s']:.1f} | {b['latency_p50']:.2f} s | {b['latency_p95']:.2f} s | "  # type: ignore[index]
-          f"{b['latency_max']:.2f} s |")  # type: ignore[index]
-    print(f"| one at a time, daemon idle | {s['n']} | - | {s['latency_p50'] * 1000:.0f} ms | "  # type: ignore[index]
-          f"{s['latency_p95'] * 1000:.0f} ms | {s['latency_max'] * 1000:.0f} ms |")  # type: ignore[index]
+          f"{b['docs_per_s']:.1f} | {b['latency_p50']:.2f} s | {b['latency_p95']:.2f} s | "
+          f"{b['latency_max']:.2f} s |")
+    print(f"| one at a time, daemon idle | {s['n']} | - | {s['latency_p50'] * 1000:.0f} ms | "
+          f"{s['latency_p95'] * 1000:.0f} ms | {s['latency_max'] * 1000:.0f} ms |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
