@@ -135,14 +135,20 @@ def test_page_limit(loaded: None, tmp_path: Path) -> None:
 
 
 def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path: Path) -> None:
+    import os
+
+    # A FIFO without a writer: opening it blocks the worker for ever, deterministically.
+    stuck = tmp_path / "stuck.pdf"
+    os.mkfifo(stuck)
     src = tmp_path / "in.pdf"
-    src.write_bytes(unsigned_pdf("slow", pages=50))
-    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=0.001)
+    src.write_bytes(unsigned_pdf("after"))
+    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=1.0)
     pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
     try:
-        out = asyncio.run(pool.sign(job(src, tmp_path / "out.pdf")))
+        out = asyncio.run(pool.sign(job(stuck, tmp_path / "out.pdf")))
         assert (out.ok, out.code) == (False, "pdf-processing-timeout")
-        pool.timeout = 60  # the pool replaced the killed worker and goes on
+        assert out.params == {"seconds": 1}
+        # the pool replaced the killed worker and goes on
         out = asyncio.run(pool.sign(job(src, tmp_path / "out.pdf")))
         assert out.ok, out
     finally:
