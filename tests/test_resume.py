@@ -96,11 +96,20 @@ def test_locked_identity_holds_until_the_passphrase_arrives(tmp_path: Path) -> N
     cfg = write_config(tmp_path / "practice", [(PROVIDER, ident)])
     with running_daemon(cfg) as d:
         drop(d.outbox, "held", unsigned_pdf("held"), sidecar("HELD-1"))
+        drop(d.outbox, "gone", unsigned_pdf("gone"), sidecar("HELD-2"))
         st = wait_for(lambda: (s := d.status("held")) and s["state"] == "held" and s, 20,
                       "a held status")
+        wait_for(lambda: (s := d.status("gone")) and s["state"] == "held", 20, "held")
+        # the vendor withdraws one of them while it waits
+        (d.outbox / "gone.pdf").unlink()
         assert st["reason"] == "identity-locked"
         assert PROVIDER in st["message"]
         time.sleep(0.5)
         assert (d.outbox / "held.pdf").exists()
         ident.passphrase_file.write_bytes(secret)  # unlocked: picked up at the next rescan
         assert d.wait_outcome("held", timeout=30)["state"] == "delivered"
+        st = d.wait_outcome("gone", timeout=30)
+        assert st["state"] == "rejected" and st["reason"] == "drop-withdrawn"
+        err = d.error("gone")
+        assert err is not None and "gone.pdf" in err["message"]
+        assert (d.failed / "gone.yaml").exists()  # what was left is kept

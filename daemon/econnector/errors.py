@@ -160,6 +160,11 @@ CATALOG: dict[str, Spec] = {
         "invoice.currency must be EUR (found {value}).",
         "Set currency: EUR.",
     ),
+    "drop-withdrawn": Spec(
+        "The file {name} was removed from outbox/ before econnector had finished with it; "
+        "nothing was sent.",
+        "Drop the PDF and its sidecar again if the document should still be sent.",
+    ),
     "duplicate-document-id": Spec(
         "The document_id {value} of provider {provider} was already sent with other content.",
         "Give a corrected document a new document_id; a document cannot be changed once sent.",

@@ -39,10 +39,10 @@ from .backoff import compute_backoff
 from .config import Config
 from .errors import (
     EconnectorError,
+    FileBusy,
     Held,
     PdfError,
     Rejected,
-    SidecarError,
     Transient,
     render,
 )
@@ -461,6 +461,10 @@ class Pipeline:
                 d = self._validate(d)
             except Rejected as e:
                 return self._reject(d, e)
+            except FileNotFoundError as e:
+                return self._reject(d, Rejected("drop-withdrawn", name=Path(e.filename).name))
+            except PermissionError as e:
+                return self._retry_later(d, FileBusy("file-busy", detail=e.strerror or "denied"))
         assert d.meta is not None and d.doc_key is not None
         others = [o for o in self.store.by_doc_key(d.doc_key)
                   if o.id != d.id and o.state is not State.REJECTED]
@@ -493,6 +497,8 @@ class Pipeline:
         if not out.ok:
             if out.code == "identity-locked":
                 return self._hold(d, Held("identity-locked", provider=pc, detail="worker"))
+            if out.code == "file-busy":
+                return self._retry_later(d, FileBusy("file-busy", **out.params))
             return self._reject(d, PdfError(out.code, **out.params))
         # The incremental update must start with exactly the bytes we validated and
         # hashed; if the vendor rewrote the PDF meanwhile, start over with the new one.
@@ -516,11 +522,8 @@ class Pipeline:
         pdf = self.outbox / d.pdf_name
         fmt: Any = "json" if d.sidecar_name.lower().endswith(".json") else "yaml"
         limit = self.cfg.limits.max_sidecar_bytes
-        try:
-            with open(side, "rb") as f:
-                data = f.read(limit + 1)
-        except FileNotFoundError:
-            raise SidecarError("field-missing", field="(sidecar file)") from None
+        with open(side, "rb") as f:
+            data = f.read(limit + 1)
         meta = contract.parse_sidecar(
             data, fmt, providers=[i.provider_code for i in self.cfg.identities],
             today=dt.date.today(), max_bytes=limit,

@@ -156,6 +156,10 @@ def sign_file(job: SignJob) -> SignOutcome:
         return SignOutcome(ok=False, code="pdf-too-complex", params={})
     except RecursionError:
         return SignOutcome(ok=False, code="pdf-damaged", params={"detail": "nesting too deep"})
+    except FileNotFoundError:
+        return SignOutcome(ok=False, code="drop-withdrawn", params={"name": Path(job.src).name})
+    except PermissionError as e:
+        return SignOutcome(ok=False, code="file-busy", params={"detail": e.strerror or "denied"})
 
 
 def _sign(job: SignJob) -> SignOutcome:
