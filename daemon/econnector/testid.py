@@ -41,6 +41,35 @@ def _name(cn: str, serial: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
+def make_ca(
+    common_name: str,
+    key_size: int = 2048,
+    now: dt.datetime | None = None,
+    days: int = 3650,
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """A self-signed test root CA (for signing identities and for TLS in tests)."""
+    now = now or dt.datetime.now(dt.UTC)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    ca_name = _name(common_name)
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return ca, ca_key
+
+
 def make_identity(
     folder: Path,
     provider_code: str = "90812100",
@@ -51,24 +80,8 @@ def make_identity(
     """Write ``<provider_code>.p12``, its passphrase file (0600) and the CA cert into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     now = now or dt.datetime.now(dt.UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    ca_name = _name("econnector TEST root CA")
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca, ca_key = make_ca("econnector TEST root CA", key_size=key_size, now=now)
+    ca_name = ca.subject
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     cn = f"TEST {name} ({provider_code}) - NOT A REAL DOCTOR"
     cert = (
