@@ -61,3 +61,24 @@ def test_check_config_reports_a_locked_identity(tmp_path: Path) -> None:
     r = run("check-config", "-c", str(root / "econnector.yaml"))
     assert r.returncode == 0
     assert "identity 90812100: LOCKED" in r.stdout and "wrong passphrase" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("run",), ("status",), ("check-config",), ("vault", "serve"), ("demo-setup",),
+     ("demo-drop",), ("config-schema",)],
+)
+def test_help_everywhere(args: tuple[str, ...]) -> None:
+    r = run(*args, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "usage:" in r.stdout
+
+
+def test_unusable_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    assert run("demo-setup", "--root", str(root)).returncode == 0
+    (root / "inbox").write_text("a file where the inbox folder should be")
+    r = run("run", "-c", str(root / "econnector.yaml"))
+    assert r.returncode == 2
+    assert r.stderr.startswith("econnector: folders.inbox: ")
+    assert len(r.stderr.strip().splitlines()) == 1
