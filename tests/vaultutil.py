@@ -273,10 +273,13 @@ class VaultProcess:
         return self.proc.wait(timeout=timeout)
 
 
+def verify_for(vp: VaultProcess) -> ssl.SSLContext | bool:
+    """What httpx needs to trust ``vp``: its throwaway CA over HTTPS."""
+    return ssl.create_default_context(cafile=str(vp.ca_bundle)) if vp.ca_bundle else True
+
+
 def _wait_healthy(vp: VaultProcess, deadline: float) -> None:
-    verify: ssl.SSLContext | bool = (
-        ssl.create_default_context(cafile=str(vp.ca_bundle)) if vp.ca_bundle else True
-    )
+    verify = verify_for(vp)
     while time.monotonic() < deadline:
         if vp.proc.poll() is not None:
             raise RuntimeError(f"vault exited with {vp.proc.returncode}:\n{vp.log()}")
@@ -299,8 +302,13 @@ def running_vault(
     max_document_mb: float | None = None,
     token: str = "test-token-0123456789",
     port: int | None = None,
+    enable_faults: bool = False,
 ) -> Iterator[VaultProcess]:
-    """The real ``python -m econnector.vault.server`` on a free loopback port, healthy."""
+    """The real ``python -m econnector.vault.server`` on a free loopback port, healthy.
+
+    ``enable_faults`` passes ``--enable-faults``: drive it with :func:`add_fault`,
+    :func:`clear_faults` and :func:`fault_counts`.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     token_file = folder / "tokens.txt"
     token_file.write_text(f"# test tokens\n\n{token}\nsecond-token\n", "utf-8")
@@ -313,6 +321,8 @@ def running_vault(
         args += ["--patients", str(pfile)]
     if max_document_mb is not None:
         args += ["--max-document-mb", str(max_document_mb)]
+    if enable_faults:
+        args.append("--enable-faults")
     scheme = "https" if tls else "http"
     log_path = folder / "server.log"
     for _attempt in range(3):  # the free port may be taken between probe and bind
@@ -354,3 +364,46 @@ def running_vault(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# -- fault injection (a vault started with enable_faults=True) ------------------------------------
+
+
+def _faults(vp: VaultProcess, method: str, spec: Mapping[str, Any] | None = None) -> Any:
+    r = httpx.request(
+        method,
+        f"{vp.base_url}/v1/_faults",
+        headers={"Authorization": f"Bearer {vp.token}"},
+        json=dict(spec) if spec is not None else None,
+        verify=verify_for(vp),
+        timeout=10.0,
+    )
+    if r.status_code not in (200, 201):
+        raise RuntimeError(f"fault API answered {r.status_code}: {r.text}")
+    return r.json()
+
+
+def add_fault(vp: VaultProcess, **spec: Any) -> dict[str, Any]:
+    """Queue one fault, e.g. ``add_fault(vp, kind="status", status=503, count=2)``.
+
+    ``drop-after-commit`` is a value, so pass it as ``kind="drop-after-commit"``.
+    Returns the queued fault as the vault normalized it (with its ``id``).
+    """
+    fault: dict[str, Any] = _faults(vp, "POST", spec)
+    return fault
+
+
+def clear_faults(vp: VaultProcess) -> int:
+    """Drop every pending fault; how many were pending. The applied counters stay."""
+    return int(_faults(vp, "DELETE")["cleared"])
+
+
+def pending_faults(vp: VaultProcess) -> list[dict[str, Any]]:
+    """The queued faults, head first, each with its ``remaining`` count."""
+    pending: list[dict[str, Any]] = _faults(vp, "GET")["pending"]
+    return pending
+
+
+def fault_counts(vp: VaultProcess) -> dict[str, int]:
+    """How many faults of each kind the vault applied since it started (every kind listed)."""
+    return {str(k): int(v) for k, v in _faults(vp, "GET")["applied"].items()}

@@ -52,7 +52,11 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "observer": {"enum": ["native", "polling"], "default": "native"},
+                "observer": {
+                    "enum": ["native", "polling", "none"], "default": "native",
+                    "description": "native: inotify/ReadDirectoryChangesW; polling: for network "
+                                   "shares; none: periodic rescans only",
+                },
                 "settle_ms": {"type": "integer", "minimum": 50, "maximum": 60000, "default": 250},
                 "rescan_interval_s": {
                     "type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 10

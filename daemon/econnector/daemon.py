@@ -60,6 +60,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         loop.call_soon_threadsafe(pipeline.hint)
 
     watcher = Watcher(cfg.folders.outbox, poke, cfg.watch.observer)
+    pipeline.on_outbox_changed = lambda: watcher.restart("outbox replaced or back")
 
     async def supervise() -> None:
         while not stop.is_set():
@@ -73,7 +74,10 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
           file=sys.stderr, flush=True)
     sup: asyncio.Task[None] | None = None
     try:
-        watcher.start()
+        try:
+            watcher.start()
+        except OSError as e:  # e.g. the outbox is on a share that is not there yet
+            log.error("watcher-failed", error=str(e))
         sup = loop.create_task(supervise())
         await pipeline.run(stop)
     finally:

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .crashpoints import reached
+
 CHUNK = 1024 * 1024
 
 
@@ -41,7 +43,7 @@ def temp_name(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_writer(target: Path) -> Iterator[IO[bytes]]:
+def atomic_writer(target: Path, crash_point: str | None = None) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces ``target`` atomically when the block succeeds."""
     tmp = temp_name(target)
     f = open(tmp, "xb")  # noqa: SIM115 - closed below on every path
@@ -50,6 +52,8 @@ def atomic_writer(target: Path) -> Iterator[IO[bytes]]:
         f.flush()
         os.fsync(f.fileno())
         f.close()
+        if crash_point:
+            reached(crash_point)
         os.replace(tmp, target)
     except BaseException:
         f.close()
@@ -59,8 +63,8 @@ def atomic_writer(target: Path) -> Iterator[IO[bytes]]:
     fsync_dir(target.parent)
 
 
-def write_bytes(target: Path, data: bytes) -> None:
-    with atomic_writer(target) as f:
+def write_bytes(target: Path, data: bytes, crash_point: str | None = None) -> None:
+    with atomic_writer(target, crash_point) as f:
         f.write(data)
 
 
@@ -68,8 +72,9 @@ def write_text(target: Path, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def write_json(target: Path, obj: Any) -> None:
-    write_bytes(target, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+def write_json(target: Path, obj: Any, crash_point: str | None = None) -> None:
+    data = (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    write_bytes(target, data, crash_point)
 
 
 def copy_atomic(src: Path, target: Path) -> None:

@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import functools
 import hashlib
 import json
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ import structlog
 from . import contract, fsio, readiness, receipts
 from .backoff import compute_backoff
 from .config import Config
+from .crashpoints import reached
 from .errors import (
     EconnectorError,
     FileBusy,
@@ -50,8 +53,16 @@ from .signer import DIGEST, SIGNATURE_LEVEL, SUBFILTER, SignerInfo, SigningPool,
 from .states import Event, State
 from .store import Drop, Store
 from .vault_client import VaultClient, idempotency_key
+from .vaultgate import GateState, VaultGate
 
 log = structlog.get_logger("econnector.pipeline")
+
+# OS errors that mean "the disk or a folder is unusable right now", not "this
+# document is bad": the pipeline pauses and retries instead of failing documents.
+STORAGE_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+    errno.ENOENT, errno.EIO, errno.ESTALE, errno.EISDIR,
+})
 
 
 def iso(ts: float) -> str:
@@ -114,6 +125,14 @@ class Pipeline:
         self.sign_sem = asyncio.Semaphore(cfg.signing.workers * 2)
         self.signing_in_flight = 0
         self.rng = random.Random()
+        self.gate = VaultGate(base=cfg.retry.base, cap=cfg.retry.cap)
+        self.gate_waiters: set[int] = set()
+        self.storage_paused: str | None = None
+        self.status_stale: set[int] = set()
+        self.outbox_id: tuple[int, int] | None = None
+        self.outbox_missing = False
+        self.on_outbox_changed: Callable[[], None] = lambda: None
+        self.token_mtime = self._token_mtime()
 
     # ------------------------------------------------------------------ startup
     def prepare(self) -> None:
@@ -122,11 +141,43 @@ class Pipeline:
         self._clean_temp(self.inbox)
         self._clean_temp(self.signed_dir)
         self.unlock_identities(start_pool=True)
+        if self.store.fresh:
+            self._rebuild_from_inbox()
         for d in self.store.unfinished():
             self.busy_stems[d.stem] = d.id
             self.due[d.id] = d.next_attempt_at or 0.0
         if self.due:
             log.info("resuming", documents=len(self.due))
+
+    def _rebuild_from_inbox(self) -> None:
+        """A new (or lost) database: learn past deliveries from the receipts in the inbox.
+
+        With them, a re-drop of a delivered document is recognised as a duplicate
+        instead of being signed anew (the vault would refuse the new bytes under the
+        old idempotency key anyway: nothing is ever sent twice).
+        """
+        count = 0
+        for path in sorted(self.inbox.glob("*.receipt.json")):
+            try:
+                receipt = json.loads(path.read_text("utf-8"))
+                if receipt.get("schema") != receipts.RECEIPT_SCHEMA:
+                    continue
+                stem = path.name[: -len(".receipt.json")]
+                signed = self.inbox / f"{stem}.signed.pdf"
+                self.store.import_delivered(stem, receipt, self.clock(),
+                                            str(signed) if signed.exists() else None)
+                count += 1
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                log.warning("rebuild-skipped", file=path.name, error=type(e).__name__)
+        if count:
+            log.warning("state-rebuilt-from-inbox", deliveries=count)
+
+    def _token_mtime(self) -> float | None:
+        tf = self.cfg.vault.token_file
+        try:
+            return tf.stat().st_mtime if tf is not None else None
+        except OSError:
+            return None
 
     def _clean_temp(self, folder: Path) -> None:
         """Remove our own temp files left by a crash (names we create: ``.*.tmp``)."""
@@ -192,6 +243,9 @@ class Pipeline:
                     next_rescan = mono + self.cfg.watch.rescan_interval
                     if self.ids.locked and self.signing_in_flight == 0:
                         self._maybe_unlock()
+                    if self.storage_paused:
+                        self._probe_storage()
+                    self._check_token()
             self.dispatch()
             timeout = self._sleep_for(next_rescan)
             waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -210,6 +264,65 @@ class Pipeline:
             if pending:
                 wake_at.append(mono + max(0.0, min(pending) - now))
         return max(0.005, min(wake_at) - mono)
+
+    def _check_token(self) -> None:
+        """IT replaced the vault token file: use it, and let a held queue try at once."""
+        mtime = self._token_mtime()
+        if mtime == self.token_mtime:
+            return
+        self.token_mtime = mtime
+        try:
+            token = self.cfg.vault.token()
+        except (OSError, KeyError):
+            return
+        if token:
+            self.vault.set_token(token)
+            log.info("vault-token-reloaded")
+            if self.gate.state is GateState.UNAUTHORIZED:
+                self.gate.probe_now(self.clock())
+                self._wake_gate_waiters(first_only=True)
+
+    def _pause_storage(self, e: BaseException) -> None:
+        reason = f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}"
+        if self.storage_paused is None:
+            log.error("storage-paused", reason=reason,
+                      hint="free disk space or fix the folder; econnector resumes by itself")
+        self.storage_paused = reason
+        self._write_health()
+
+    def _probe_storage(self) -> None:
+        """Can we write every folder again? Then resume the documents that waited."""
+        try:
+            for folder in (self.inbox, self.archive, self.failed, self.signed_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+                fsio.write_bytes(folder / ".econnector-probe", b"ok")
+                (folder / ".econnector-probe").unlink()
+        except OSError as e:
+            self.storage_paused = f"{type(e).__name__}: {e.strerror or e}"
+            return
+        log.warning("storage-resumed")
+        self.storage_paused = None
+        self._write_health()
+        now = self.clock()
+        for drop_id in list(self.due):
+            self.due[drop_id] = min(self.due[drop_id], now)
+
+    def _write_health(self) -> None:
+        """work/daemon-status.json: what blocks the whole daemon, for `econnector status`."""
+        doc = {
+            "schema": "econnector.daemon-status/v1",
+            "updated_at": iso(self.clock()),
+            "storage": {"paused": self.storage_paused is not None,
+                        "reason": self.storage_paused},
+            "vault": {"state": self.gate.state.value, "reason": self.gate.reason,
+                      "message": self.gate.message,
+                      "next_probe_at": iso(self.gate.next_probe)
+                      if self.gate.state is not GateState.OPEN else None},
+            "identities_locked": sorted(self.ids.locked),
+            "outbox_missing": self.outbox_missing,
+        }
+        with contextlib.suppress(OSError):
+            fsio.write_json(self.cfg.folders.work / "daemon-status.json", doc)
 
     def hint(self) -> None:
         """Called (thread-safely, via the loop) when the watcher saw something."""
@@ -244,10 +357,24 @@ class Pipeline:
         groups: dict[str, StemFiles] = {}
         seen: set[str] = set()
         try:
+            st = os.stat(self.outbox)
             entries = list(os.scandir(self.outbox))
         except OSError as e:
-            log.error("outbox-unreadable", path=str(self.outbox), error=e.strerror)
+            # A network share that went away, or a folder removed by someone: keep
+            # running, keep everything already claimed, and look again later.
+            if not self.outbox_missing:
+                log.error("outbox-unreadable", path=str(self.outbox), error=e.strerror)
+                self.outbox_missing = True
+                self._write_health()
             return
+        ident = (st.st_dev, st.st_ino)
+        if self.outbox_missing or (self.outbox_id is not None and ident != self.outbox_id):
+            # Back, or replaced by another folder: the old watch is dead.
+            log.warning("outbox-back", path=str(self.outbox))
+            self.outbox_missing = False
+            self._write_health()
+            self.on_outbox_changed()
+        self.outbox_id = ident
         for entry in entries:
             name = contract.classify(entry.name)
             if name.kind is contract.Kind.IGNORED:
@@ -274,7 +401,7 @@ class Pipeline:
             del self.tracks[gone]
         self.next_recheck = None
         for stem, g in sorted(groups.items()):
-            if stem in self.busy_stems:
+            if stem in self.busy_stems or self.storage_paused:
                 continue
             try:
                 self._consider(stem, g, now_m)
@@ -365,6 +492,7 @@ class Pipeline:
         )
         self.busy_stems[stem] = d.id
         self.waiting.pop(stem, None)
+        reached("after-claim")
         return d
 
     def _claim(self, stem: str, g: StemFiles) -> None:
@@ -374,6 +502,7 @@ class Pipeline:
             (self.inbox / f"{_safe_out_stem(stem)}{suffix}").unlink(missing_ok=True)
         log.info("claimed", drop=d.id, stem=stem)
         self._write_status(d)
+        reached("after-received-status")
         self.due[d.id] = 0.0
 
     def _claim_and_reject(self, stem: str, g: StemFiles, err: EconnectorError) -> None:
@@ -402,43 +531,86 @@ class Pipeline:
         try:
             await self._advance(drop_id)
         except asyncio.CancelledError:
+            self.gate.drop_probe(drop_id)
             raise
-        except Exception as e:  # a bug of ours: keep the document, say so, retry later
-            log.exception("internal-error", drop=drop_id)
-            d = self.store.get(drop_id)
-            attempts = d.attempts + 1
-            delay = compute_backoff(attempts, base=self.cfg.retry.base, cap=self.cfg.retry.cap,
-                                    rand=self.rng.random())
-            msg, _ = render("internal-error", {"detail": type(e).__name__})
-            fields: dict[str, Any] = {"reason": "internal-error", "message": msg,
-                                      "attempts": attempts,
-                                      "next_attempt_at": self.clock() + delay}
+        except (OSError, sqlite3.OperationalError) as e:
+            self.gate.drop_probe(drop_id)
+            if isinstance(e, sqlite3.OperationalError) or e.errno in STORAGE_ERRNOS:
+                # The disk is full or a folder is unusable: the state on disk is as
+                # far as it got; pause, and pick the document up again later.
+                self._pause_storage(e)
+                self.status_stale.add(drop_id)
+                self.due[drop_id] = self.clock() + self.cfg.watch.rescan_interval
+                return
+            self._internal_error(drop_id, e)
+        except Exception as e:
+            self.gate.drop_probe(drop_id)
+            self._internal_error(drop_id, e)
+
+    def _internal_error(self, drop_id: int, e: Exception) -> None:
+        """A bug of ours: keep the document, say so, retry later."""
+        log.exception("internal-error", drop=drop_id, error=type(e).__name__)
+        d = self.store.get(drop_id)
+        attempts = d.attempts + 1
+        delay = compute_backoff(attempts, base=self.cfg.retry.base, cap=self.cfg.retry.cap,
+                                rand=self.rng.random())
+        msg, _ = render("internal-error", {"detail": type(e).__name__})
+        fields: dict[str, Any] = {"reason": "internal-error", "message": msg,
+                                  "attempts": attempts, "next_attempt_at": self.clock() + delay}
+        try:
             if d.state in (State.RECEIVED, State.SIGNED, State.DELIVERING):
                 d = self._transition(d, Event.RETRY_LATER, **fields)
             else:
                 d = self.store.update(d.id, self.clock(), **fields)
                 self._write_status(d)
-            self.due[d.id] = fields["next_attempt_at"]
+        except OSError:
+            self.status_stale.add(drop_id)
+        self.due[d.id] = fields["next_attempt_at"]
 
     async def _advance(self, drop_id: int) -> None:
         """Drive one drop as far as it can go now."""
+        if drop_id in self.status_stale:  # a status write failed while storage was paused
+            self.status_stale.discard(drop_id)
+            self._write_status(self.store.get(drop_id))
         while True:
             d = self.store.get(drop_id)
+            now = self.clock()
             if d.state is State.RECEIVED:
                 d = await self._receive(d)
                 if d.state is State.RECEIVED:
                     return  # deferred (waits for an identical duplicate in flight)
-            elif d.state is State.SIGNED or d.state is State.DELIVERING:
+            elif d.state is State.SIGNED:
+                if not self.gate.admit(d.id, now):
+                    self._wait_for_gate(d)
+                    return
+                d = await self._deliver(self._transition(d, Event.UPLOAD))
+            elif d.state is State.DELIVERING:
+                # Resumed after a crash or shutdown: the upload may have happened, so
+                # send the same bytes with the same key again; the vault replays.
+                if not self.gate.admit(d.id, now):
+                    self._wait_for_gate(d)
+                    return
                 d = await self._deliver(d)
             elif d.state is State.WAITING_RETRY:
-                if (d.next_attempt_at or 0) > self.clock():
+                if (d.next_attempt_at or 0) > now:
                     self.due[d.id] = d.next_attempt_at or 0.0
                     return
-                d = self._transition(d, Event.UPLOAD if d.signed else Event.RESUME)
+                if not d.signed:
+                    d = self._transition(d, Event.RESUME)
+                    continue
+                if not self.gate.admit(d.id, now):
+                    self._wait_for_gate(d)
+                    return
+                d = await self._deliver(self._transition(d, Event.UPLOAD))
             elif d.state is State.HELD:
                 if d.reason == "identity-locked" and d.provider_code in self.ids.unlocked:
                     d = self._transition(d, Event.RELEASE, reason=None, message="")
                     continue
+                if d.reason == "vault-unauthorized" and self.gate.admit(d.id, now):
+                    d = self._transition(d, Event.RELEASE, reason=None, message="")
+                    continue
+                if d.reason == "vault-unauthorized":
+                    self.gate_waiters.add(d.id)
                 return
             elif d.state is State.DELIVERED:
                 if d.finalized_at is None:
@@ -449,11 +621,18 @@ class Pipeline:
                     self._finalize_rejected(d)
                 return
             if d.state in (State.WAITING_RETRY, State.HELD):
-                if d.state is State.WAITING_RETRY:
-                    self.due[d.id] = d.next_attempt_at or 0.0
                 return
 
     # ------------------------------------------------------------------ steps
+    def _signed_path(self, d: Drop) -> Path:
+        """Where the signed bytes of this document live until they are archived.
+
+        Named by the idempotency key, not the drop: if the database is lost, a
+        re-claimed drop finds the bytes it signed (and perhaps uploaded) before.
+        """
+        assert d.provider_code and d.document_id
+        return self.signed_dir / f"{idempotency_key(d.provider_code, d.document_id)}.pdf"
+
     async def _receive(self, d: Drop) -> Drop:
         """Validate the pair, detect duplicates, sign."""
         if d.meta is None:
@@ -465,10 +644,11 @@ class Pipeline:
                 return self._reject(d, Rejected("drop-withdrawn", name=Path(e.filename).name))
             except PermissionError as e:
                 return self._retry_later(d, FileBusy("file-busy", detail=e.strerror or "denied"))
+            reached("after-validate")
         assert d.meta is not None and d.doc_key is not None
         others = [o for o in self.store.by_doc_key(d.doc_key)
                   if o.id != d.id and o.state is not State.REJECTED]
-        if any(o.content_hash != d.content_hash for o in others):
+        if any(not _same_content(o, d) for o in others):
             return self._reject(
                 d, Rejected("duplicate-document-id", value=d.document_id, provider=d.provider_code)
             )
@@ -479,43 +659,56 @@ class Pipeline:
             self.due[d.id] = self.clock() + 1.0
             return d
         pc = d.provider_code or ""
-        if pc not in self.ids.unlocked:
-            return self._hold(d, Held("identity-locked", provider=pc,
-                                      detail=self.ids.locked.get(pc, "locked")))
-        dst = self.signed_dir / f"{d.id}.pdf"
-        job = SignJob(
-            provider_code=pc, src=str(self.outbox / d.pdf_name), dst=str(dst),
-            max_pages=self.cfg.limits.max_pages, bytes_reserved=self.cfg.signing.bytes_reserved,
-            location=self.cfg.signing.location,
-        )
-        async with self.sign_sem:
-            self.signing_in_flight += 1
-            try:
-                out = await self.pool.sign(job)
-            finally:
-                self.signing_in_flight -= 1
-        if not out.ok:
-            if out.code == "identity-locked":
-                return self._hold(d, Held("identity-locked", provider=pc, detail="worker"))
-            if out.code == "file-busy":
-                return self._retry_later(d, FileBusy("file-busy", **out.params))
-            return self._reject(d, PdfError(out.code, **out.params))
-        # The incremental update must start with exactly the bytes we validated and
-        # hashed; if the vendor rewrote the PDF meanwhile, start over with the new one.
-        if not _prefix_matches(dst, d.pdf_stat or {}, d.original_sha256 or ""):
-            dst.unlink(missing_ok=True)
-            log.warning("original-changed", drop=d.id, stem=d.stem)
-            return self._reject(d, PdfError("pdf-signing-failed",
-                                            detail="the PDF changed while it was being signed; "
-                                                   "drop it again"))
-        info = self.ids.unlocked[pc]
+        dst = self._signed_path(d)
+        reuse = dst.exists() and _prefix_matches(dst, d.pdf_stat or {}, d.original_sha256 or "")
+        if reuse:
+            # Signed before a crash (or before the database was lost): these may be
+            # the very bytes the vault already holds, so never sign again.
+            log.info("signed-bytes-reused", drop=d.id)
+            signed_sha = fsio.sha256_file(dst)
+            signed_at = iso(dst.stat().st_mtime)
+        else:
+            if pc not in self.ids.unlocked:
+                return self._hold(d, Held("identity-locked", provider=pc,
+                                          detail=self.ids.locked.get(pc, "locked")))
+            job = SignJob(
+                provider_code=pc, src=str(self.outbox / d.pdf_name), dst=str(dst),
+                max_pages=self.cfg.limits.max_pages,
+                bytes_reserved=self.cfg.signing.bytes_reserved,
+                location=self.cfg.signing.location,
+            )
+            async with self.sign_sem:
+                self.signing_in_flight += 1
+                try:
+                    out = await self.pool.sign(job)
+                finally:
+                    self.signing_in_flight -= 1
+            if not out.ok:
+                if out.code == "identity-locked":
+                    return self._hold(d, Held("identity-locked", provider=pc, detail="worker"))
+                if out.code == "file-busy":
+                    return self._retry_later(d, FileBusy("file-busy", **out.params))
+                return self._reject(d, PdfError(out.code, **out.params))
+            # The incremental update must start with exactly the bytes we validated and
+            # hashed; if the vendor rewrote the PDF meanwhile, this attempt is void.
+            if not _prefix_matches(dst, d.pdf_stat or {}, d.original_sha256 or ""):
+                dst.unlink(missing_ok=True)
+                log.warning("original-changed", drop=d.id, stem=d.stem)
+                return self._reject(d, PdfError(
+                    "pdf-signing-failed",
+                    detail="the PDF changed while it was being signed; drop it again"))
+            signed_sha, signed_at = out.sha256, out.signed_at.replace("+00:00", "Z")
+            reached("after-sign-before-commit")
+        info = self.ids.unlocked.get(pc)
         signature = {
-            "level": SIGNATURE_LEVEL, "subfilter": SUBFILTER, "signer_subject": info.subject,
-            "certificate_serial": info.serial_hex, "digest_algorithm": DIGEST,
+            "level": SIGNATURE_LEVEL, "subfilter": SUBFILTER,
+            "signer_subject": info.subject if info else "",
+            "certificate_serial": info.serial_hex if info else "", "digest_algorithm": DIGEST,
         }
-        return self._transition(d, Event.SIGNED, signed_sha256=out.sha256, signature=signature,
-                                signed_at=out.signed_at.replace("+00:00", "Z"), reason=None,
-                                message="")
+        d = self._transition(d, Event.SIGNED, signed_sha256=signed_sha, signature=signature,
+                             signed_at=signed_at, reason=None, message="")
+        reached("after-signed-commit")
+        return d
 
     def _validate(self, d: Drop) -> Drop:
         side = self.outbox / d.sidecar_name
@@ -543,11 +736,35 @@ class Pipeline:
             language=meta.language or self.cfg.default_language,
         )
 
+    def _wait_for_gate(self, d: Drop) -> None:
+        """The vault is down or refuses us: wait for the gate, in drop order."""
+        self.gate_waiters.add(d.id)
+        if self.gate.state is GateState.UNAUTHORIZED:
+            if d.state is not State.HELD:
+                self._transition(d, Event.HOLD, reason="vault-unauthorized",
+                                 message=self.gate.message)
+            return
+        nxt = self.gate.next_probe
+        if d.state is State.WAITING_RETRY:
+            if d.next_attempt_at != nxt:
+                self._write_status(self.store.update(d.id, self.clock(), next_attempt_at=nxt))
+        else:
+            self._transition(d, Event.RETRY_LATER, reason=self.gate.reason,
+                             message=self.gate.message, next_attempt_at=nxt)
+        self.due[d.id] = nxt
+
+    def _wake_gate_waiters(self, first_only: bool = False) -> None:
+        now = self.clock()
+        waiters = sorted(self.gate_waiters)
+        for drop_id in waiters[:1] if first_only else waiters:
+            self.due[drop_id] = now
+            self.gate_waiters.discard(drop_id)
+        self.wake.set()
+
     async def _deliver(self, d: Drop) -> Drop:
-        if d.state is State.SIGNED:
-            d = self._transition(d, Event.UPLOAD)
+        """Upload the signed bytes (state ``delivering``, admitted by the gate)."""
+        reached("after-delivering-commit")
         assert d.meta is not None and d.provider_code and d.document_id
-        signed = self.signed_dir / f"{d.id}.pdf"
         # The vault's metadata is the sidecar without its schema marker, plus the
         # hash of the original (the signed file's own hash is in the upload).
         metadata = {k: v for k, v in d.meta.items() if k != "schema"}
@@ -555,16 +772,36 @@ class Pipeline:
         key = idempotency_key(d.provider_code, d.document_id)
         try:
             async with self.vault_sem:
-                res = await self.vault.upload(metadata, signed, key)
-        except Transient as e:
+                res = await self.vault.upload(metadata, self._signed_path(d), key)
+        except FileBusy as e:
+            self.gate.drop_probe(d.id)
             return self._retry_later(d, e)
+        except Transient as e:
+            nxt = self.gate.failed(self.clock(), self.rng.random(), reason=e.code,
+                                   message=e.message, retry_after=e.retry_after)
+            log.warning("vault-unavailable", drop=d.id, detail=e.params.get("detail"),
+                        failures=self.gate.failures, next_probe_in=round(nxt - self.clock(), 2))
+            self._write_health()
+            d = self._transition(d, Event.RETRY_LATER, reason=e.code, message=e.message,
+                                 attempts=d.attempts + 1, next_attempt_at=nxt)
+            self.gate_waiters.add(d.id)
+            self.due[d.id] = nxt
+            return d
         except Held as e:
-            # Credentials refused: nothing a retry of this document fixes by itself,
-            # but IT may fix the token; retry slowly and say so loudly.
-            log.error("vault-unauthorized", drop=d.id)
-            return self._retry_later(d, e, floor=self.cfg.retry.cap)
+            # Credentials refused: no document can go until IT fixes the token.
+            self.gate.failed(self.clock(), self.rng.random(), reason=e.code,
+                             message=e.message, unauthorized=True)
+            log.error("vault-unauthorized", drop=d.id, status=e.params.get("status"),
+                      hint="check the vault token file; econnector retries when it changes")
+            self._write_health()
+            self.gate_waiters.add(d.id)
+            return self._transition(d, Event.HOLD, reason=e.code, message=e.message,
+                                    attempts=d.attempts + 1)
         except Rejected as e:
+            self._gate_answered()
             return self._reject(d, e)
+        reached("after-upload-before-commit")
+        self._gate_answered()
         delivery = {
             "vault_document_id": res.vault_document_id, "received_at": res.received_at,
             "sha256": res.sha256, "fee_amount": res.fee_amount, "fee_currency": res.fee_currency,
@@ -572,8 +809,16 @@ class Pipeline:
         }
         if res.sha256 != d.signed_sha256:
             log.error("vault-hash-mismatch", drop=d.id)
-        return self._transition(d, Event.CONFIRMED, delivery=delivery,
-                                delivered_at=iso(self.clock()), reason=None, message="")
+        d = self._transition(d, Event.CONFIRMED, delivery=delivery,
+                             delivered_at=iso(self.clock()), reason=None, message="")
+        reached("after-confirmed-commit")
+        return d
+
+    def _gate_answered(self) -> None:
+        if self.gate.answered():
+            log.warning("vault-back", waiting=len(self.gate_waiters))
+            self._write_health()
+            self._wake_gate_waiters()
 
     def _retry_later(self, d: Drop, e: EconnectorError, floor: float = 0.0) -> Drop:
         attempts = d.attempts + 1
@@ -596,7 +841,9 @@ class Pipeline:
     def _reject(self, d: Drop, e: EconnectorError) -> Drop:
         err = e.as_dict()
         log.info("rejected", drop=d.id, stem=d.stem, code=e.code, field=e.field)
-        return self._transition(d, Event.REJECT, error=err, reason=e.code, message=e.message)
+        d = self._transition(d, Event.REJECT, error=err, reason=e.code, message=e.message)
+        reached("after-reject-commit")
+        return d
 
     def _replay(self, d: Drop, first: Drop) -> Drop:
         """An identical re-drop of a delivered document: same receipt, nothing sent."""
@@ -605,39 +852,61 @@ class Pipeline:
             d, Event.REPLAYED, duplicate_of=first.id, signed_sha256=first.signed_sha256,
             signature=first.signature, signed_at=first.signed_at, delivery=first.delivery,
             delivered_at=first.delivered_at, signed_archive=first.signed_archive,
+            receipt=first.receipt,
         )
 
     # ------------------------------------------------------------------ finishing
     def _finalize_delivered(self, d: Drop) -> None:
-        """Receipt and signed copy into the inbox, then originals into the archive."""
-        assert d.meta and d.delivery and d.signature and d.signed_at and d.delivered_at
-        source = d if d.duplicate_of is None else self.store.get(d.duplicate_of)
-        receipt = receipts.receipt_doc(
-            meta=source.meta or d.meta, delivery=d.delivery, signature=d.signature,
-            signed_at=d.signed_at, delivered_at=d.delivered_at,
-            original_sha256=source.original_sha256 or "", signed_sha256=d.signed_sha256 or "",
-        )
-        signed_work = self.signed_dir / f"{d.id}.pdf"
-        signed_src = signed_work if signed_work.exists() else (
+        """Receipt and signed copy into the inbox, then the originals into the archive.
+
+        Every step is idempotent, so a crash anywhere here is finished by the
+        next start; what is decided (receipt, archive targets) is committed
+        before it is acted on.
+        """
+        assert d.delivery and d.signature and d.signed_at and d.delivered_at
+        receipt = d.receipt
+        if receipt is None:
+            source = d if d.duplicate_of is None else self.store.get(d.duplicate_of)
+            assert source.meta is not None
+            receipt = receipts.receipt_doc(
+                meta=source.meta, delivery=d.delivery, signature=d.signature,
+                signed_at=d.signed_at, delivered_at=d.delivered_at,
+                original_sha256=source.original_sha256 or "",
+                signed_sha256=d.signed_sha256 or "",
+            )
+        delivered = dt.datetime.fromisoformat(d.delivered_at.replace("Z", "+00:00"))
+        folder = self.archive / f"{delivered:%Y}" / f"{delivered:%m}"
+        signed_work = self._signed_path(d) if d.duplicate_of is None else None
+        if d.receipt is None or (d.duplicate_of is None and d.signed_archive is None):
+            folder.mkdir(parents=True, exist_ok=True)
+            target = d.signed_archive or (
+                str(fsio.free_name(folder, f"{d.stem}.signed.pdf")) if signed_work else None
+            )
+            d = self.store.update(d.id, self.clock(), receipt=receipt, signed_archive=target)
+        # 1. what the practice reads
+        signed_src = signed_work if signed_work and signed_work.exists() else (
             Path(d.signed_archive) if d.signed_archive else None
         )
         if signed_src is not None and signed_src.exists():
             fsio.copy_atomic(signed_src, self.inbox / f"{d.stem}.signed.pdf")
-        fsio.write_json(self.inbox / f"{d.stem}.receipt.json", receipt)
+        reached("after-signed-copy")
+        fsio.write_json(self.inbox / f"{d.stem}.receipt.json", receipt,
+                        crash_point="mid-receipt-write")
+        reached("after-receipt-json")
         fsio.write_text(self.inbox / f"{d.stem}.receipt.txt",
                         receipts.receipt_text(receipt, d.language or self.cfg.default_language))
-        delivered = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        folder = self.archive / f"{delivered:%Y}" / f"{delivered:%m}"
+        reached("after-receipt-txt")
+        # 2. only now do the originals leave the outbox
         folder.mkdir(parents=True, exist_ok=True)
-        self._move_original(d, folder)
-        signed_archive = d.signed_archive
-        if signed_work.exists():
-            target = fsio.free_name(folder, f"{d.stem}.signed.pdf")
-            fsio.move(signed_work, target)
-            signed_archive = str(target)
-        d = self.store.update(d.id, self.clock(), finalized_at=self.clock(),
-                              signed_archive=signed_archive)
-        self._write_status(d)
+        reached("before-archive-move")
+        self._move_original(d, folder, "archive")
+        if signed_work is not None and signed_work.exists() and d.signed_archive:
+            fsio.move(signed_work, Path(d.signed_archive))
+        reached("after-archive-signed")
+        self._write_status(d, final=True)
+        reached("after-final-status")
+        d = self.store.update(d.id, self.clock(), finalized_at=self.clock())
+        reached("after-finalized-commit")
         self._release_stem(d)
         vault_id = d.delivery["vault_document_id"] if d.delivery else None
         log.info("delivered", drop=d.id, stem=d.stem, vault_document_id=vault_id,
@@ -648,21 +917,27 @@ class Pipeline:
         files = [n for n in (d.pdf_name, d.sidecar_name) if n]
         doc = receipts.error_doc(
             code=err["code"], message=err["message"], hint=err["hint"], field=err.get("field"),
-            document_id=d.document_id, files=files, rejected_at=iso(self.clock()),
+            document_id=d.document_id, files=files, rejected_at=iso(d.updated_at),
         )
         base = _safe_out_stem(d.stem)
-        fsio.write_json(self.inbox / f"{base}.error.json", doc)
+        fsio.write_json(self.inbox / f"{base}.error.json", doc, crash_point="mid-error-write")
+        reached("after-error-json")
         fsio.write_text(self.inbox / f"{base}.error.txt",
                         receipts.error_text(doc, d.language or self.cfg.default_language))
-        self._move_original(d, self.failed)
-        (self.signed_dir / f"{d.id}.pdf").unlink(missing_ok=True)
+        reached("after-error-txt")
+        self._move_original(d, self.failed, "failed")
+        if d.signed and d.provider_code and d.document_id:
+            # Only the drop that signed owns the signed file (a duplicate never signs).
+            self._signed_path(d).unlink(missing_ok=True)
+        self._write_status(d, final=True)
+        reached("after-rejected-status")
         d = self.store.update(d.id, self.clock(), finalized_at=self.clock())
-        self._write_status(d)
         self._release_stem(d)
 
-    def _move_original(self, d: Drop, folder: Path) -> None:
+    def _move_original(self, d: Drop, folder: Path, where: str) -> None:
         """Move the pair away, unless the vendor replaced a file since we claimed it."""
-        for name, check in ((d.pdf_name, True), (d.sidecar_name, False)):
+        for name, check, point in ((d.pdf_name, True, f"after-{where}-pdf"),
+                                   (d.sidecar_name, False, f"after-{where}-sidecar")):
             if not name:
                 continue
             src = self.outbox / name
@@ -676,6 +951,7 @@ class Pipeline:
                 log.warning("original-replaced", drop=d.id, stem=d.stem)
                 continue  # a new version: it will be picked up as a new drop
             fsio.move(src, fsio.free_name(folder, name))
+            reached(point)
 
     def _release_stem(self, d: Drop) -> None:
         if self.busy_stems.get(d.stem) == d.id:
@@ -691,10 +967,10 @@ class Pipeline:
             self._write_status(d)
         return d
 
-    def _write_status(self, d: Drop) -> None:
+    def _write_status(self, d: Drop, final: bool = False) -> None:
         state = d.state.value
         message = d.message or ""
-        if d.state is State.DELIVERED and d.finalized_at is None:
+        if d.state is State.DELIVERED and d.finalized_at is None and not final:
             state = "delivering"  # receipt not on disk yet
         if not message:
             message = {
@@ -725,6 +1001,13 @@ def _safe_out_stem(stem: str) -> str:
         return stem
     digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return "bad-name-" + digest
+
+
+def _same_content(other: Drop, d: Drop) -> bool:
+    """Identical documents? Rows rebuilt from receipts only know the original's hash."""
+    if other.content_hash is None:
+        return other.original_sha256 == d.original_sha256
+    return other.content_hash == d.content_hash
 
 
 def _sha256_prefix(path: Path, size: int) -> str:

@@ -56,6 +56,7 @@ class Drop:
     error: dict[str, Any] | None
     duplicate_of: int | None
     signed_archive: str | None
+    receipt: dict[str, Any] | None
     finalized_at: float | None
     created_at: float
     updated_at: float
@@ -65,7 +66,7 @@ class Drop:
         return self.signed_sha256 is not None
 
 
-_JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat")
+_JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat", "receipt")
 
 
 def _row_to_drop(row: dict[str, Any]) -> Drop:
@@ -90,7 +91,8 @@ class Store:
         return self.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
 
     def _migrate(self) -> None:
-        if "drops" not in self.db.table_names():
+        self.fresh = "drops" not in self.db.table_names()
+        if self.fresh:
             self.db.table("drops").create(
                 {
                     "id": int, "stem": str, "pdf_name": str, "sidecar_name": str,
@@ -100,7 +102,8 @@ class Store:
                     "original_sha256": str, "meta": str, "language": str,
                     "signed_sha256": str, "signature": str, "signed_at": str,
                     "delivery": str, "delivered_at": str, "error": str, "duplicate_of": int,
-                    "signed_archive": str, "finalized_at": float, "created_at": float,
+                    "signed_archive": str, "receipt": str, "finalized_at": float,
+                    "created_at": float,
                     "updated_at": float,
                 },
                 pk="id",
@@ -169,6 +172,38 @@ class Store:
                  "event": event.value, "at": now, "detail": detail}
             )
         return self.get(drop_id)
+
+    def import_delivered(self, stem: str, receipt: dict[str, Any], now: float,
+                         signed_archive: str | None) -> Drop:
+        """Record a delivery known only from its receipt (rebuilding a lost database)."""
+        with self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")
+            table = self.db.table("drops")
+            table.insert({
+                "stem": stem, "pdf_name": f"{stem}.pdf", "sidecar_name": "",
+                "state": State.DELIVERED.value, "attempts": 0,
+                "provider_code": receipt["provider_code"],
+                "document_id": receipt["document_id"],
+                "doc_key": f"{receipt['provider_code']}/{receipt['document_id']}",
+                "original_sha256": receipt["original_sha256"],
+                "signed_sha256": receipt["signed_sha256"],
+                "signature": json.dumps(receipt["signature"], sort_keys=True),
+                "signed_at": receipt["signed_at"], "delivered_at": receipt["delivered_at"],
+                "delivery": json.dumps({
+                    "vault_document_id": receipt["vault_document_id"],
+                    "fee_amount": receipt["fee"]["amount"],
+                    "fee_currency": receipt["fee"]["currency"],
+                }, sort_keys=True),
+                "receipt": json.dumps(receipt, sort_keys=True),
+                "signed_archive": signed_archive,
+                "created_at": now, "updated_at": now, "finalized_at": now,
+            })
+            drop_id = table.last_pk
+            self.db.table("transitions").insert(
+                {"drop_id": drop_id, "from_state": None, "to_state": State.DELIVERED.value,
+                 "event": "rebuilt-from-receipt", "at": now, "detail": stem}
+            )
+        return self.get(int(drop_id))  # type: ignore[arg-type]
 
     def delete(self, drop_id: int) -> None:
         with self.db.conn:

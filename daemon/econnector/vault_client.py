@@ -228,6 +228,10 @@ class VaultClient:
             follow_redirects=False,
         )
 
+    def set_token(self, token: str) -> None:
+        """Use a new bearer token from now on (IT replaced the token file)."""
+        self._client.headers["Authorization"] = f"Bearer {token}"
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

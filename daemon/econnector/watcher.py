@@ -59,6 +59,8 @@ class Watcher:
         self.restarts = 0
 
     def start(self) -> None:
+        if self.kind == "none":
+            return  # rescans only (a share where events are worthless)
         obs: BaseObserver = PollingObserver(timeout=1.0) if self.kind == "polling" else Observer()
         obs.schedule(_Hint(self.poke), str(self.folder), recursive=False)
         obs.daemon = True
@@ -67,8 +69,10 @@ class Watcher:
 
     def ensure_alive(self) -> bool:
         """Restart a dead observer; returns True when it had to."""
-        if self.observer is not None and self.observer.is_alive():
+        if self.kind == "none" or (self.observer is not None and self.observer.is_alive()):
             return False
+        if not self.folder.is_dir():
+            return False  # gone (a share away): the pipeline restarts us when it is back
         log.warning("watcher-restarted", folder=str(self.folder), kind=self.kind)
         self.stop()
         try:
@@ -79,6 +83,19 @@ class Watcher:
         self.restarts += 1
         self.poke()  # events may have been lost: rescan now
         return True
+
+    def restart(self, why: str) -> None:
+        """The watched folder was replaced (or came back): watch the new one."""
+        if self.kind == "none":
+            return
+        log.warning("watcher-restarted", folder=str(self.folder), why=why)
+        self.stop()
+        try:
+            self.start()
+        except OSError as e:
+            log.error("watcher-failed", error=str(e))
+            self.observer = None
+        self.restarts += 1
 
     def stop(self) -> None:
         if self.observer is not None:

@@ -16,9 +16,11 @@ import ssl
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 import yaml
+from starlette.types import ASGIApp
 
 from econnector.vault.app import DIGITAL_STATUSES, create_app
 from econnector.vault.store import DEFAULT_MAX_DOCUMENT_BYTES, VaultStore, is_matricule
@@ -119,10 +121,21 @@ def serve(
     patients_file: Path | None = None,
     *,
     max_document_bytes: int | None = None,
+    enable_faults: bool = False,
 ) -> int:
-    """Serve the vault API until SIGTERM/SIGINT; the process exit code."""
+    """Serve the vault API until SIGTERM/SIGINT; the process exit code.
+
+    ``enable_faults`` adds the fault-injection control API (tests only; see
+    :mod:`econnector.vault.faults`) and is refused unless ``host`` is loopback.
+    """
+    if enable_faults:
+        from econnector.vault import faults
     store: VaultStore | None = None
     try:
+        if enable_faults and not faults.is_loopback_host(host):
+            raise StartupError(
+                "--enable-faults needs a loopback --host (127.0.0.0/8, ::1 or localhost)"
+            )
         tokens = load_tokens(Path(token_file))
         patients = load_patients(Path(patients_file)) if patients_file else {}
         _check_tls(Path(tls_cert) if tls_cert else None, Path(tls_key) if tls_key else None)
@@ -139,9 +152,17 @@ def serve(
         print(f"econnector vault: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    app = create_app(store, tokens, patients, access_log=True)
+    app: ASGIApp = create_app(store, tokens, patients, access_log=True)
+    protocol: dict[str, Any] = {}
+    if enable_faults:
+        # Tests only: the control API in front of the app, and the h11 protocol that lets
+        # the injector reset or drop a connection.
+        app = faults.FaultInjector(app, faults.FaultQueue(), tokens)
+        protocol["http"] = faults.fault_protocol_class()
+        print("econnector vault: fault injection is enabled (tests only)", file=sys.stderr)
     config = uvicorn.Config(
         app,
+        **protocol,
         host=host,
         port=port,
         ssl_certfile=str(tls_cert) if tls_cert else None,
@@ -182,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_DOCUMENT_BYTES / _MIB,
         help="largest accepted document in MiB (default 256)",
     )
+    parser.add_argument(
+        "--enable-faults",
+        action="store_true",
+        help="serve the fault-injection API /v1/_faults (tests only; loopback --host only)",
+    )
     return parser
 
 
@@ -202,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_key=args.tls_key,
         patients_file=args.patients,
         max_document_bytes=int(args.max_document_mb * _MIB),
+        enable_faults=args.enable_faults,
     )
 
 

@@ -1,0 +1,82 @@
+"""The vault gate: one outage or authorization state for all documents.
+
+When an upload fails for a reason that is not the document's (the vault is
+down, overloaded, or refuses our credentials), every other document would fail
+the same way. So the gate closes: one document at a time probes the vault on a
+capped exponential backoff with full jitter, the others wait, and when a probe
+gets an answer the gate opens and the waiting documents go in the order they
+were dropped. Pure state and decisions; the pipeline does the I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .backoff import compute_backoff
+
+
+class GateState(enum.StrEnum):
+    OPEN = "open"
+    OUTAGE = "outage"  # transient failures: retry by backoff
+    UNAUTHORIZED = "unauthorized"  # 401/403: wait for IT, probe slowly
+
+
+@dataclass
+class VaultGate:
+    base: float
+    cap: float
+    state: GateState = GateState.OPEN
+    failures: int = 0
+    next_probe: float = 0.0
+    probe: int | None = None
+    reason: str | None = None
+    message: str = ""
+
+    def admit(self, drop_id: int, now: float) -> bool:
+        """May this document upload now? While closed, only the one probe may."""
+        if self.state is GateState.OPEN:
+            return True
+        if self.probe == drop_id:
+            return True
+        if self.probe is None and now >= self.next_probe:
+            self.probe = drop_id
+            return True
+        return False
+
+    def answered(self) -> bool:
+        """The vault answered (a success, or a verdict on the document): open the gate.
+
+        Returns True when it was closed.
+        """
+        was_closed = self.state is not GateState.OPEN
+        self.state, self.failures, self.probe = GateState.OPEN, 0, None
+        self.reason, self.message = None, ""
+        return was_closed
+
+    def failed(
+        self, now: float, rand: float, *, reason: str, message: str,
+        retry_after: float | None = None, unauthorized: bool = False,
+    ) -> float:
+        """Close (or keep closed) after a failure; returns the next probe time."""
+        self.failures += 1
+        delay = compute_backoff(self.failures, base=self.base, cap=self.cap, rand=rand,
+                                retry_after=retry_after)
+        if unauthorized:
+            # Nothing changes until IT fixes the token; the pipeline probes at once
+            # when the token file changes.
+            delay = max(delay, self.cap)
+        self.state = GateState.UNAUTHORIZED if unauthorized else GateState.OUTAGE
+        self.reason, self.message = reason, message
+        self.next_probe = now + delay
+        self.probe = None
+        return self.next_probe
+
+    def drop_probe(self, drop_id: int) -> None:
+        """The probing document ended without asking the vault (e.g. shutdown)."""
+        if self.probe == drop_id:
+            self.probe = None
+
+    def probe_now(self, now: float) -> None:
+        if self.state is not GateState.OPEN:
+            self.next_probe = now
