@@ -120,6 +120,8 @@ def assert_delivered_once(d: Daemon, stem: str, pdf: bytes, vault_before: int) -
     assert receipt["original_sha256"] == hashlib.sha256(pdf).hexdigest()
     signed = (d.inbox / f"{stem}.signed.pdf").read_bytes()
     assert signed[: len(pdf)] == pdf  # the complete original, as the vendor finished it
+    # the status file is written just before the "delivered" log line
+    wait_for(lambda: log_events(d, "delivered", stem), 5, f"{stem}: logged delivered")
     assert log_events(d, "delivered", stem) == 1
     assert log_events(d, "claimed", stem) == 1
     assert len(vault_documents(d)) == vault_before + 1
@@ -339,6 +341,7 @@ def test_sidecar_deleted_while_held_is_still_delivered(tmp_path: Path) -> None:
         assert receipt is not None and receipt["document_id"] == "ODD-HELD"
         assert receipt["original_sha256"] == hashlib.sha256(pdf).hexdigest()
         assert len(vault_documents(dm)) == 1
+        wait_for(lambda: log_events(dm, "delivered", stem), 5, "logged delivered")
         assert log_events(dm, "delivered", stem) == 1
         # the PDF is archived with its signed copy; the deleted sidecar is not recreated
         assert sorted(p.name for p in dm.archived()) == [f"{stem}.pdf", f"{stem}.signed.pdf"]
@@ -469,6 +472,7 @@ def test_many_pairs_dropped_concurrently_each_delivered_once(
         stored = vault_documents(dm)
         assert len(ids) == n == len(stored)
         assert {p.stem for p in stored} == ids
+        wait_for(lambda: all(log_events(dm, "delivered", s) for s in stems), 5, "all logged")
         assert all(log_events(dm, "delivered", s) == 1 for s in stems)
         assert list(dm.outbox.iterdir()) == []
         assert len([p for p in dm.archived() if p.name.endswith(".signed.pdf")]) == n

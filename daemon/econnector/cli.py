@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import ConfigError
@@ -96,6 +97,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         store.close()
     if args.json:
         print(json.dumps({
+            "daemon": _daemon_health(cfg.folders.work),
             "counts": counts,
             "documents": [
                 {"id": d.id, "file": d.stem, "document_id": d.document_id, "state": d.state.value,
@@ -105,6 +107,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             ],
         }, indent=2))
         return 0
+    health = _daemon_health(cfg.folders.work)
+    if health.get("storage", {}).get("paused"):
+        print(f"PAUSED: storage unusable ({health['storage']['reason']}); "
+              "documents are kept and resume by themselves")
+    vault = health.get("vault", {})
+    if vault.get("state") == "unauthorized":
+        print("PAUSED: the vault refuses econnector's credentials; check the vault token")
+    elif vault.get("state") == "outage":
+        print(f"vault unavailable ({vault.get('message')}); next try {vault.get('next_probe_at')}")
+    if health.get("identities_locked"):
+        print("signing identities locked: " + ", ".join(health["identities_locked"]))
+    if health.get("outbox_missing"):
+        print("the outbox folder is missing or unreadable")
     print("documents by state: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                                     or "none yet"))
     from .pipeline import iso
@@ -113,6 +128,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{iso(d.updated_at)}  {d.state.value:<13} {d.stem:<40} "
               f"{d.document_id or '-':<20} {d.reason or ''}")
     return 0
+
+
+def _daemon_health(work: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((work / "daemon-status.json").read_text("utf-8"))
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def cmd_vault(args: argparse.Namespace, rest: list[str]) -> int:

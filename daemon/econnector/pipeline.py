@@ -126,7 +126,6 @@ class Pipeline:
         self.signing_in_flight = 0
         self.rng = random.Random()
         self.gate = VaultGate(base=cfg.retry.base, cap=cfg.retry.cap)
-        self.gate_waiters: set[int] = set()
         self.storage_paused: str | None = None
         self.status_stale: set[int] = set()
         self.outbox_id: tuple[int, int] | None = None
@@ -306,6 +305,11 @@ class Pipeline:
         now = self.clock()
         for drop_id in list(self.due):
             self.due[drop_id] = min(self.due[drop_id], now)
+        for drop_id in list(self.status_stale):
+            d = self.store.get(drop_id)
+            if d.finalized_at is None:
+                self.status_stale.discard(drop_id)
+                self._write_status(d)
 
     def _write_health(self) -> None:
         """work/daemon-status.json: what blocks the whole daemon, for `econnector status`."""
@@ -497,13 +501,14 @@ class Pipeline:
 
     def _claim(self, stem: str, g: StemFiles) -> None:
         d = self._new_drop(stem, g)
-        # A new drop of this stem supersedes the error files of an earlier attempt.
-        for suffix in (".error.json", ".error.txt"):
-            (self.inbox / f"{_safe_out_stem(stem)}{suffix}").unlink(missing_ok=True)
+        self.due[d.id] = 0.0
         log.info("claimed", drop=d.id, stem=stem)
+        # A new drop of this stem supersedes the error files of an earlier attempt.
+        with contextlib.suppress(OSError):
+            for suffix in (".error.json", ".error.txt"):
+                (self.inbox / f"{_safe_out_stem(stem)}{suffix}").unlink(missing_ok=True)
         self._write_status(d)
         reached("after-received-status")
-        self.due[d.id] = 0.0
 
     def _claim_and_reject(self, stem: str, g: StemFiles, err: EconnectorError) -> None:
         d = self._new_drop(stem, g)
@@ -592,7 +597,9 @@ class Pipeline:
                     return
                 d = await self._deliver(d)
             elif d.state is State.WAITING_RETRY:
-                if (d.next_attempt_at or 0) > now:
+                # Waits on the vault follow the gate, not the document's own time.
+                gated = d.signed and d.reason == "vault-unavailable"
+                if not gated and (d.next_attempt_at or 0) > now:
                     self.due[d.id] = d.next_attempt_at or 0.0
                     return
                 if not d.signed:
@@ -610,7 +617,7 @@ class Pipeline:
                     d = self._transition(d, Event.RELEASE, reason=None, message="")
                     continue
                 if d.reason == "vault-unauthorized":
-                    self.gate_waiters.add(d.id)
+                    self.gate.waiters.add(d.id)
                 return
             elif d.state is State.DELIVERED:
                 if d.finalized_at is None:
@@ -737,28 +744,38 @@ class Pipeline:
         )
 
     def _wait_for_gate(self, d: Drop) -> None:
-        """The vault is down or refuses us: wait for the gate, in drop order."""
-        self.gate_waiters.add(d.id)
+        """The vault is down or refuses us: wait for the gate, in drop order.
+
+        Waiting documents are not scheduled one by one (thousands would churn at
+        every probe); only the first of them is due at the next probe, and all
+        become due when the gate opens.
+        """
+        self.gate.waiters.add(d.id)
+        self.due.pop(d.id, None)
         if self.gate.state is GateState.UNAUTHORIZED:
             if d.state is not State.HELD:
                 self._transition(d, Event.HOLD, reason="vault-unauthorized",
                                  message=self.gate.message)
-            return
-        nxt = self.gate.next_probe
-        if d.state is State.WAITING_RETRY:
-            if d.next_attempt_at != nxt:
-                self._write_status(self.store.update(d.id, self.clock(), next_attempt_at=nxt))
-        else:
+        elif d.state is not State.WAITING_RETRY:
             self._transition(d, Event.RETRY_LATER, reason=self.gate.reason,
-                             message=self.gate.message, next_attempt_at=nxt)
-        self.due[d.id] = nxt
+                             message=self.gate.message, next_attempt_at=self.gate.next_probe)
+        self._schedule_probe()
+
+    def _schedule_probe(self) -> None:
+        first = self.gate.waiters.first()
+        if first is not None and self.gate.state is not GateState.OPEN:
+            self.due[first] = self.gate.next_probe
 
     def _wake_gate_waiters(self, first_only: bool = False) -> None:
+        """Make waiting documents due now: all of them (gate open) or the next probe."""
         now = self.clock()
-        waiters = sorted(self.gate_waiters)
-        for drop_id in waiters[:1] if first_only else waiters:
-            self.due[drop_id] = now
-            self.gate_waiters.discard(drop_id)
+        if first_only:
+            first = self.gate.waiters.first()
+            if first is not None:
+                self.due[first] = now
+        else:
+            for drop_id in self.gate.waiters.drain():
+                self.due[drop_id] = now
         self.wake.set()
 
     async def _deliver(self, d: Drop) -> Drop:
@@ -784,8 +801,8 @@ class Pipeline:
             self._write_health()
             d = self._transition(d, Event.RETRY_LATER, reason=e.code, message=e.message,
                                  attempts=d.attempts + 1, next_attempt_at=nxt)
-            self.gate_waiters.add(d.id)
-            self.due[d.id] = nxt
+            self.gate.waiters.add(d.id)
+            self._schedule_probe()
             return d
         except Held as e:
             # Credentials refused: no document can go until IT fixes the token.
@@ -794,9 +811,11 @@ class Pipeline:
             log.error("vault-unauthorized", drop=d.id, status=e.params.get("status"),
                       hint="check the vault token file; econnector retries when it changes")
             self._write_health()
-            self.gate_waiters.add(d.id)
-            return self._transition(d, Event.HOLD, reason=e.code, message=e.message,
-                                    attempts=d.attempts + 1)
+            self.gate.waiters.add(d.id)
+            d = self._transition(d, Event.HOLD, reason=e.code, message=e.message,
+                                 attempts=d.attempts + 1)
+            self._schedule_probe()
+            return d
         except Rejected as e:
             self._gate_answered()
             return self._reject(d, e)
@@ -816,7 +835,7 @@ class Pipeline:
 
     def _gate_answered(self) -> None:
         if self.gate.answered():
-            log.warning("vault-back", waiting=len(self.gate_waiters))
+            log.warning("vault-back", waiting=len(self.gate.waiters))
             self._write_health()
             self._wake_gate_waiters()
 
@@ -968,6 +987,20 @@ class Pipeline:
         return d
 
     def _write_status(self, d: Drop, final: bool = False) -> None:
+        """Rewrite the stem's status file.
+
+        A failure to write pauses the daemon (disk full, inbox gone) and is
+        retried later; only the final status, which finishes a document, raises.
+        """
+        try:
+            self._render_status(d, final)
+        except OSError as e:
+            if final:
+                raise
+            self._pause_storage(e)
+            self.status_stale.add(d.id)
+
+    def _render_status(self, d: Drop, final: bool) -> None:
         state = d.state.value
         message = d.message or ""
         if d.state is State.DELIVERED and d.finalized_at is None and not final:

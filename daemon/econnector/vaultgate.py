@@ -11,7 +11,8 @@ were dropped. Pure state and decisions; the pipeline does the I/O.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import heapq
+from dataclasses import dataclass, field
 
 from .backoff import compute_backoff
 
@@ -20,6 +21,39 @@ class GateState(enum.StrEnum):
     OPEN = "open"
     OUTAGE = "outage"  # transient failures: retry by backoff
     UNAUTHORIZED = "unauthorized"  # 401/403: wait for IT, probe slowly
+
+
+class Waiters:
+    """Documents waiting for the gate, lowest drop id (first dropped) first."""
+
+    def __init__(self) -> None:
+        self._heap: list[int] = []
+        self._members: set[int] = set()
+
+    def add(self, drop_id: int) -> None:
+        if drop_id not in self._members:
+            self._members.add(drop_id)
+            heapq.heappush(self._heap, drop_id)
+
+    def discard(self, drop_id: int) -> None:
+        self._members.discard(drop_id)  # the heap entry is dropped lazily
+
+    def first(self) -> int | None:
+        while self._heap and self._heap[0] not in self._members:
+            heapq.heappop(self._heap)
+        return self._heap[0] if self._heap else None
+
+    def drain(self) -> list[int]:
+        out = sorted(self._members)
+        self._heap.clear()
+        self._members.clear()
+        return out
+
+    def __contains__(self, drop_id: object) -> bool:
+        return drop_id in self._members
+
+    def __len__(self) -> int:
+        return len(self._members)
 
 
 @dataclass
@@ -32,15 +66,20 @@ class VaultGate:
     probe: int | None = None
     reason: str | None = None
     message: str = ""
+    waiters: Waiters = field(default_factory=Waiters)
 
     def admit(self, drop_id: int, now: float) -> bool:
-        """May this document upload now? While closed, only the one probe may."""
-        if self.state is GateState.OPEN:
+        """May this document upload now?
+
+        While the gate is closed only one probe may, and it is the first dropped
+        of the waiting documents, so that the queue resumes in drop order.
+        """
+        if self.state is GateState.OPEN or self.probe == drop_id:
             return True
-        if self.probe == drop_id:
-            return True
-        if self.probe is None and now >= self.next_probe:
+        self.waiters.add(drop_id)
+        if self.probe is None and now >= self.next_probe and self.waiters.first() == drop_id:
             self.probe = drop_id
+            self.waiters.discard(drop_id)
             return True
         return False
 
