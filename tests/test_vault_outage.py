@@ -118,5 +118,5 @@ def test_unusable_inbox_pauses_and_resumes(tmp_path: Path) -> None:
         d.inbox.unlink()
         shutil.move(str(moved), str(d.inbox))
         assert d.wait_outcome("during", timeout=30)["state"] == "delivered"
-        assert not health(d.root)["storage"]["paused"]
-        assert (d.archive.rglob("during.pdf"))
+        wait_for(lambda: not health(d.root)["storage"]["paused"], 10, "the pause to end")
+        assert list(d.archive.rglob("during.pdf"))
