@@ -86,7 +86,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         if sup is not None:
             sup.cancel()
         await pipeline.drain(deadline)
-        watcher.stop()
+        watcher.close()
         pool.stop()
         await vault.aclose()
         store.close()

@@ -8,6 +8,7 @@ If the observer thread dies, :meth:`Watcher.ensure_alive` starts a new one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +51,22 @@ class _Hint(FileSystemEventHandler):
         self.poke()
 
 
+class _OverflowListener(logging.Handler):
+    """watchdog only *logs* an inotify queue overflow (no event reaches handlers),
+    so we listen to its logger: lost events mean "rescan now"."""
+
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        super().__init__(level=logging.WARNING)
+        self.on_overflow = on_overflow
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.on_overflow()
+
+
+WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify_c"
+
+
 class Watcher:
     def __init__(self, folder: Path, poke: Callable[[], None], kind: str = "native") -> None:
         self.folder = folder
@@ -57,6 +74,14 @@ class Watcher:
         self.kind = kind
         self.observer: BaseObserver | None = None
         self.restarts = 0
+        self.overflows = 0
+        self._listener = _OverflowListener(self._overflowed)
+        logging.getLogger(WATCHDOG_INOTIFY_LOGGER).addHandler(self._listener)
+
+    def _overflowed(self) -> None:
+        self.overflows += 1
+        log.warning("watcher-overflow", folder=str(self.folder), overflows=self.overflows)
+        self.poke()  # events were lost: rescan now
 
     def start(self) -> None:
         if self.kind == "none":
@@ -96,6 +121,10 @@ class Watcher:
             log.error("watcher-failed", error=str(e))
             self.observer = None
         self.restarts += 1
+
+    def close(self) -> None:
+        self.stop()
+        logging.getLogger(WATCHDOG_INOTIFY_LOGGER).removeHandler(self._listener)
 
     def stop(self) -> None:
         if self.observer is not None:
