@@ -1,0 +1,108 @@
+"""In-process pipeline tests with one test double: a signing pool whose worker cannot
+read the file at first (a Windows-style lock or a permission problem, which root
+cannot reproduce on Linux). Everything else is real: store, files, local vault."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemonutil import PROVIDER, drop, make_identity, sidecar
+from econnector import config, signer
+from econnector.daemon import make_vault_client
+from econnector.pipeline import Pipeline
+from econnector.store import Store
+from vaultutil import unsigned_pdf
+
+
+class LockedThenReadablePool:
+    """Signs in process; the first ``locked`` attempts fail as a locked file would."""
+
+    def __init__(self, locked: int) -> None:
+        self.locked = locked
+        self.calls = 0
+
+    def start(self, identities: Any) -> None:
+        signer._SIGNERS.clear()
+        signer._init_worker(identities, 0)
+
+    async def sign(self, job: signer.SignJob) -> signer.SignOutcome:
+        self.calls += 1
+        if self.calls <= self.locked:
+            return signer.SignOutcome(ok=False, code="file-busy",
+                                      params={"detail": "Permission denied"})
+        return await asyncio.to_thread(signer.sign_file, job)
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_locked_file_is_retried_with_backoff_not_rejected(tmp_path: Path) -> None:
+    ident = make_identity(tmp_path / "id")
+    doc = {
+        "schema": "econnector.config/v1",
+        "folders": {"root": str(tmp_path / "practice")},
+        "watch": {"settle_ms": 50, "rescan_interval_s": 0.2},
+        "identities": [{"provider_code": PROVIDER, "name": "Dr T", "pkcs12": str(ident.pkcs12),
+                        "passphrase_file": str(ident.passphrase_file)}],
+        "vault": {"kind": "local"},
+        "retry": {"base_s": 0.1, "cap_s": 0.3},
+    }
+    cfg = config.parse(doc, tmp_path)
+    for p in (cfg.folders.outbox,):
+        p.mkdir(parents=True)
+    drop(cfg.folders.outbox, "locked", unsigned_pdf("locked"), sidecar("LOCK-1"))
+    store = Store(cfg.folders.work / "state.sqlite")
+    pool = LockedThenReadablePool(locked=3)
+    statuses: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        vault = make_vault_client(cfg)
+        pipe = Pipeline(cfg, store, vault, pool)  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        runner = asyncio.create_task(pipe.run(stop))
+        status = cfg.folders.inbox / "locked.status.json"
+        for _ in range(400):
+            await asyncio.sleep(0.025)
+            if status.exists():
+                s = json.loads(status.read_text())
+                if not statuses or statuses[-1] != s:
+                    statuses.append(s)
+                if s["state"] in ("delivered", "rejected"):
+                    break
+        stop.set()
+        await runner
+        await pipe.drain(0)
+        await vault.aclose()
+
+    asyncio.run(main())
+    store.close()
+    assert statuses[-1]["state"] == "delivered", statuses
+    assert pool.calls == 4
+    waits = [s for s in statuses if s["state"] == "waiting-retry"]
+    assert waits and all(s["reason"] == "file-busy" for s in waits)
+    assert max(s["attempts"] for s in waits) == 3
+    assert not any(s["state"] == "rejected" for s in statuses)
+
+
+def test_worker_maps_a_permission_error_to_file_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ident = make_identity(tmp_path / "id")
+    signer._SIGNERS.clear()
+    signer._init_worker([(PROVIDER, str(ident.pkcs12),
+                          ident.passphrase_file.read_bytes().strip())], 0)
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("x"))
+
+    def locked_open(*a: Any, **k: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(signer, "open", locked_open, raising=False)
+    out = signer.sign_file(signer.SignJob(PROVIDER, str(src), str(tmp_path / "o.pdf"), 10,
+                                          16384, ""))
+    assert (out.ok, out.code) == (False, "file-busy")
