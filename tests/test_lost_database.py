@@ -101,3 +101,24 @@ def test_redrop_after_database_lost_replays_the_receipt(tmp_path: Path) -> None:
             st = d.wait_outcome("a-other")
             assert st["state"] == "rejected" and st["reason"] == "duplicate-document-id"
         assert len(vault_records(vp, PROVIDER)) == 1
+
+
+def test_damaged_database_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
+    ident = make_identity(tmp_path / "id")
+    with running_vault(tmp_path / "vault") as vp:
+        cfg = write_config(tmp_path / "practice", [(PROVIDER, ident)], vault=vp)
+        pdf = unsigned_pdf("damaged")
+        with running_daemon(cfg) as d:
+            drop(d.outbox, "a", pdf, sidecar("DAM-A"))
+            assert d.wait_outcome("a")["state"] == "delivered"
+        db = d.root / "work" / "state.sqlite"
+        db.write_bytes(b"this is not a database" * 100)
+        for suffix in ("-wal", "-shm"):
+            (d.root / "work" / f"state.sqlite{suffix}").unlink(missing_ok=True)
+        with running_daemon(cfg) as d:
+            drop(d.outbox, "a2", pdf, sidecar("DAM-A"))
+            assert d.wait_outcome("a2")["state"] == "delivered"
+            assert d.receipt("a2") == d.receipt("a")
+            assert '"state-database-damaged"' in d.log_path.read_text()
+        assert list((d.root / "work").glob("state.sqlite.damaged-*"))
+        assert len(vault_records(vp, PROVIDER)) == 1

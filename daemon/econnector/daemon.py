@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
 import time
+from pathlib import Path
 
 import structlog
 
 from .config import Config
-from .errors import ConfigError
 from .pipeline import Pipeline
 from .signer import SigningPool
 from .store import Store
@@ -44,15 +45,36 @@ def make_vault_client(cfg: Config) -> VaultClient:
                        timeout=timeout)
 
 
+def open_store(path: Path) -> Store:
+    """Open the state database; a damaged one is set aside and rebuilt.
+
+    Rebuilding is safe: receipts in the inbox tell what was delivered, signed
+    bytes in work/ are reused, and the vault replays what it already holds.
+    """
+    try:
+        store = Store(path)
+        if store.integrity_ok():
+            return store
+        store.close()
+    except sqlite3.DatabaseError:
+        pass
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for suffix in ("", "-wal", "-shm"):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            src.rename(path.with_name(f"{path.name}.damaged-{stamp}{suffix}"))
+    log.error("state-database-damaged", path=str(path),
+              kept_as=f"{path.name}.damaged-{stamp}", action="rebuilding from the inbox")
+    return Store(path)
+
+
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    store = Store(cfg.folders.work / "state.sqlite")
-    if not store.integrity_ok():
-        raise ConfigError(f"the state database {cfg.folders.work / 'state.sqlite'} is damaged")
+    store = open_store(cfg.folders.work / "state.sqlite")
     vault = make_vault_client(cfg)
     pool = SigningPool(cfg.signing.workers, cfg.limits.worker_memory_mb, cfg.limits.worker_timeout)
     pipeline = Pipeline(cfg, store, vault, pool)
