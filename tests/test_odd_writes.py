@@ -106,6 +106,12 @@ def file_id(p: Path) -> tuple[int, int, int, bytes]:
     return st.st_ino, st.st_size, st.st_mtime_ns, p.read_bytes()
 
 
+def wait_scanning(d: Daemon) -> None:
+    """"watching" is printed before the pipeline has prepared its folders: wait for a scan."""
+    wait_for(lambda: d.log_path.exists() and '"event": "scanned"' in d.log_path.read_text(),
+             20, "the first scan", on_fail=d.log)
+
+
 def assert_no_stray_temp(d: Daemon) -> None:
     """econnector writes inbox files as ``.<name>.<hex>.tmp`` then renames: none may stay."""
     wait_for(lambda: not list(d.inbox.glob(".*.tmp")), 3, "no temp files in inbox/",
@@ -140,6 +146,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, identity: TestIdentity) -> 
     root = tmp_path_factory.mktemp("odd") / "practice"
     cfg = write_config(root, [(PROVIDER, identity)], watch=WATCH)
     with running_daemon(cfg) as d:
+        wait_scanning(d)
         yield d
 
 
@@ -154,6 +161,7 @@ def d(shared: Daemon) -> Iterator[Daemon]:
 def own_daemon(root: Path, ident: TestIdentity) -> Iterator[Daemon]:
     cfg = write_config(root, [(PROVIDER, ident)], watch=WATCH)
     with running_daemon(cfg) as dm:
+        wait_scanning(dm)
         yield dm
         assert dm.alive(), dm.log()
         assert_no_stray_temp(dm)
@@ -186,6 +194,82 @@ def test_slow_writer_is_signed_complete_and_once(d: Daemon) -> None:
                for s in seen), seen
     assert_delivered_once(d, stem, pdf, before)
     assert not (d.outbox / f"{stem}.pdf").exists()
+
+
+def test_last_burst_landing_during_a_scan_is_not_claimed_early(
+    tmp_path: Path, identity: TestIdentity
+) -> None:
+    """Case 1 under pressure: the final burst (with %%EOF) lands while a scan is running.
+
+    Watcher events from an unrelated file keep the daemon scanning. Whatever the
+    timing, the drop must be claimed with the size it has when it is complete: the
+    receipt's ``original_sha256`` is the hash of the whole PDF, the original is
+    archived, and the status stays ``delivered``.
+    """
+    n = 40
+    with own_daemon(tmp_path / "practice", identity) as dm:
+        stop = threading.Event()
+
+        def noise() -> None:  # an ignored name: every write is an event, hence a scan
+            i = 0
+            while not stop.is_set():
+                (dm.outbox / f"noise-{i % 4}.txt").write_bytes(b"x")
+                i += 1
+                time.sleep(0.0005)
+
+        noisy = threading.Thread(target=noise)
+        noisy.start()
+        pdfs = {}
+        try:
+            for i in range(n):
+                stem = f"odd-burst-{i:02d}"
+                pdfs[stem] = pdf = unsigned_pdf(f"Odd burst {i}", pages=2)
+                put(dm.outbox / f"{stem}.yaml",
+                    side_bytes(sidecar(f"ODD-BURST-{i:02d}", type_="certificate")))
+                cut = len(pdf) * 3 // 4
+                with open(dm.outbox / f"{stem}.pdf", "wb") as f:
+                    f.write(pdf[:cut])
+                    f.flush()
+                    time.sleep(0.15)  # settled, without %%EOF
+                    f.write(pdf[cut:])
+                    f.flush()
+        finally:
+            stop.set()
+            noisy.join()
+        wait_for(lambda: all(dm.receipt(s) or dm.error(s) for s in pdfs), 60,
+                 "a receipt or an error file for every drop", on_fail=dm.log)
+        time.sleep(RESCAN_S + 0.5)
+        wrong = {}
+        for stem, pdf in pdfs.items():
+            receipt = dm.receipt(stem)
+            status = dm.status(stem)
+            left = sorted(p.name for p in dm.outbox.glob(f"{stem}.*"))
+            hash_ok = (receipt or {}).get("original_sha256") == hashlib.sha256(pdf).hexdigest()
+            if not hash_ok or (status or {}).get("state") != "delivered" or left:
+                wrong[stem] = {"receipt_hash_ok": hash_ok, "state": (status or {}).get("state"),
+                               "reason": (status or {}).get("reason"), "left_in_outbox": left}
+        assert not wrong, f"{len(wrong)} of {n} claimed before they were complete: {wrong}"
+
+
+def test_waiting_for_eof_does_not_make_the_daemon_spin(d: Daemon) -> None:
+    """While a PDF waits for ``%%EOF`` the daemon looks at it on its schedule, not in a loop.
+
+    Expected: a handful of scans per second (the rescan interval and the recheck
+    times). Reading the PDF's tail must not itself cause the next scan.
+    """
+    stem = "odd-spin"
+    pdf = unsigned_pdf("Odd spin")
+    put(d.outbox / f"{stem}.yaml", side_bytes(sidecar("ODD-SPIN", type_="certificate")))
+    path = d.outbox / f"{stem}.pdf"
+    path.write_bytes(pdf[: len(pdf) // 2])
+    wait_waiting(d, stem, "awaiting-eof")
+    before = d.log_path.read_text().count('"event": "scanned"')
+    time.sleep(1.0)
+    scans = d.log_path.read_text().count('"event": "scanned"') - before
+    with open(path, "ab") as f:  # the writer finishes within incomplete_timeout
+        f.write(pdf[len(pdf) // 2 :])
+    assert d.wait_outcome(stem)["state"] == "delivered"
+    assert scans <= 10, f"{scans} scans in 1 s while one PDF waited for %%EOF"
 
 
 # -- 2. rewritten in place before it settles ------------------------------------------------------

@@ -49,6 +49,7 @@ from .errors import (
     Transient,
     render,
 )
+from .schedule import DueQueue
 from .signer import DIGEST, SIGNATURE_LEVEL, SUBFILTER, SignerInfo, SigningPool, SignJob
 from .states import Event, State
 from .store import Drop, Store
@@ -115,12 +116,18 @@ class Pipeline:
         self.tracks: dict[str, readiness.Track] = {}
         self.waiting: dict[str, str] = {}  # stem -> waiting reason we last wrote
         self.busy_stems: dict[str, int] = {}  # stem -> drop id in progress
-        self.due: dict[int, float] = {}  # drop id -> wall time when it may run
+        self.due = DueQueue()  # drop id -> wall time when it may run
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.ids = Identities()
         self.wake = asyncio.Event()
+        self.scan_hint = False
+        # At most this many drops are claimed and unfinished at once: a backlog of
+        # thousands is taken in slices, so the first receipts come at once and
+        # memory stays bounded.
+        self.max_claimed = 0
         self.next_recheck: float | None = None
         self.max_inflight = max(4, cfg.signing.workers * 2 + cfg.vault.concurrency * 2)
+        self.max_claimed = max(256, self.max_inflight * 16)
         self.vault_sem = asyncio.Semaphore(cfg.vault.concurrency)
         self.sign_sem = asyncio.Semaphore(cfg.signing.workers * 2)
         self.signing_in_flight = 0
@@ -226,18 +233,20 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> None:
         self.prepare()
         next_rescan = 0.0
+        last_scan = -1e9
+        # File events come in bursts (a few per file written); one scan per burst is
+        # enough, and readiness waits for ``settle`` anyway.
+        hint_gap = min(0.05, self.cfg.watch.settle / 5)
         while not stop.is_set():
             mono = self.mono()
-            if self.wake.is_set() or mono >= next_rescan or (
+            hinted = self.scan_hint and mono - last_scan >= hint_gap
+            if hinted or mono >= next_rescan or (
                 self.next_recheck is not None and mono >= self.next_recheck
             ):
                 periodic = mono >= next_rescan
-                self.wake.clear()
-                t_scan = self.mono()
+                self.scan_hint = False
+                last_scan = mono
                 self.scan()
-                log.debug("scanned", ms=round((self.mono() - t_scan) * 1000, 1),
-                          recheck_in=None if self.next_recheck is None
-                          else round(self.next_recheck - self.mono(), 3))
                 if periodic:
                     next_rescan = mono + self.cfg.watch.rescan_interval
                     if self.ids.locked and self.signing_in_flight == 0:
@@ -245,8 +254,11 @@ class Pipeline:
                     if self.storage_paused:
                         self._probe_storage()
                     self._check_token()
+            self.wake.clear()
             self.dispatch()
             timeout = self._sleep_for(next_rescan)
+            if self.scan_hint:
+                timeout = min(timeout, max(0.001, last_scan + hint_gap - self.mono()))
             waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
@@ -257,12 +269,11 @@ class Pipeline:
         wake_at = [next_rescan]
         if self.next_recheck is not None:
             wake_at.append(self.next_recheck)
-        now = self.clock()
         if len(self.tasks) < self.max_inflight:
-            pending = [t for i, t in self.due.items() if i not in self.tasks]
-            if pending:
-                wake_at.append(mono + max(0.0, min(pending) - now))
-        return max(0.005, min(wake_at) - mono)
+            nxt = self.due.next_time()
+            if nxt is not None:
+                wake_at.append(mono + max(0.0, nxt - self.clock()))
+        return max(0.002, min(wake_at) - mono)
 
     def _check_token(self) -> None:
         """IT replaced the vault token file: use it, and let a held queue try at once."""
@@ -330,6 +341,7 @@ class Pipeline:
 
     def hint(self) -> None:
         """Called (thread-safely, via the loop) when the watcher saw something."""
+        self.scan_hint = True
         self.wake.set()
 
     async def drain(self, deadline: float) -> None:
@@ -407,6 +419,8 @@ class Pipeline:
         for stem, g in sorted(groups.items()):
             if stem in self.busy_stems or self.storage_paused:
                 continue
+            if len(self.busy_stems) >= self.max_claimed:
+                break  # the rest waits for room (_release_stem asks for a scan)
             try:
                 self._consider(stem, g, now_m)
             except OSError as e:
@@ -517,14 +531,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ dispatch
     def dispatch(self) -> None:
-        now = self.clock()
-        for drop_id in sorted(i for i, t in self.due.items() if t <= now):
-            if len(self.tasks) >= self.max_inflight:
-                break
+        room = self.max_inflight - len(self.tasks)
+        if room <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        for drop_id in self.due.pop_due(self.clock(), room):
             if drop_id in self.tasks:
                 continue
-            del self.due[drop_id]
-            task = asyncio.get_running_loop().create_task(self._run_drop(drop_id))
+            task = loop.create_task(self._run_drop(drop_id))
             self.tasks[drop_id] = task
             task.add_done_callback(functools.partial(self._task_done, drop_id))
 
@@ -977,6 +991,8 @@ class Pipeline:
             del self.busy_stems[d.stem]
         self.tracks.pop(d.pdf_name, None)
         self.tracks.pop(d.sidecar_name, None)
+        if len(self.busy_stems) < self.max_claimed // 2:
+            self.scan_hint = True  # room for more of a backlog (or a replaced file)
         self.wake.set()
 
     # ------------------------------------------------------------------ status
