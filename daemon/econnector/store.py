@@ -5,9 +5,14 @@ state machine (:mod:`econnector.states`) and holds everything needed to resume
 after a crash: the validated metadata, hashes, the vault's answer. Every
 transition is appended to ``transitions`` with its time.
 
-``synchronous=FULL``: a committed ``delivering`` must survive a power cut
-before the upload starts, or a restart could not know that it may have been
-sent. The cost (one fsync of the WAL per commit) is small at document rates.
+``synchronous=NORMAL`` (WAL): a commit is safe against a process crash at
+once and against a power cut from the next checkpoint on. That is enough
+because no step depends on a commit surviving a power cut: every step is
+idempotent, and what must not be redone differently is fsynced on its own
+(the signed bytes in ``work/signed/<idempotency key>.pdf`` are reused, never
+re-signed; the vault replays an upload with the same key). Losing the last
+commits on a power cut therefore repeats work, never sends twice. FULL would
+add one WAL fsync per transition, several per document.
 The database is the daemon's private file under ``work/``; it holds patient
 metadata because resuming needs it, and is never shown to vendors.
 """
@@ -86,7 +91,7 @@ class Store:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
 
