@@ -30,7 +30,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peerutil import load_config, input_stems, print_result, tree_cpu_seconds  # noqa: E402
+from peerutil import input_stems, load_config, print_result, tree_cpu_seconds
 
 
 def idempotency_key(provider_code: str, document_id: str) -> str:
@@ -94,13 +94,14 @@ def main(argv: list[str] | None = None) -> int:
                 ok += 1
             else:
                 failed += 1
-                print(f"naive: {stem}: HTTP {response.status_code} {response.text[:300]}",
-                      file=sys.stderr)
+                print(
+                    f"naive: {stem}: HTTP {response.status_code} {response.text[:300]}",
+                    file=sys.stderr,
+                )
         except Exception as exc:  # one bad document must not stop the loop
             failed += 1
             print(f"naive: {stem}: {type(exc).__name__}: {exc}", file=sys.stderr)
-    print_result("naive", documents, time.perf_counter() - t0, tree_cpu_seconds() - c0,
-                 ok, failed)
+    print_result("naive", documents, time.perf_counter() - t0, tree_cpu_seconds() - c0, ok, failed)
     return 0
 
 

@@ -43,7 +43,9 @@ def temp_name(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_writer(target: Path, crash_point: str | None = None) -> Iterator[IO[bytes]]:
+def atomic_writer(
+    target: Path, crash_point: str | None = None, durable_dir: bool = True
+) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces ``target`` atomically when the block succeeds."""
     tmp = temp_name(target)
     f = open(tmp, "xb")  # noqa: SIM115 - closed below on every path
@@ -60,11 +62,14 @@ def atomic_writer(target: Path, crash_point: str | None = None) -> Iterator[IO[b
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    fsync_dir(target.parent)
+    if durable_dir:
+        fsync_dir(target.parent)
 
 
-def write_bytes(target: Path, data: bytes, crash_point: str | None = None) -> None:
-    with atomic_writer(target, crash_point) as f:
+def write_bytes(
+    target: Path, data: bytes, crash_point: str | None = None, durable_dir: bool = True
+) -> None:
+    with atomic_writer(target, crash_point, durable_dir) as f:
         f.write(data)
 
 
@@ -72,9 +77,11 @@ def write_text(target: Path, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def write_json(target: Path, obj: Any, crash_point: str | None = None) -> None:
+def write_json(
+    target: Path, obj: Any, crash_point: str | None = None, durable_dir: bool = True
+) -> None:
     data = (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    write_bytes(target, data, crash_point)
+    write_bytes(target, data, crash_point, durable_dir)
 
 
 def copy_atomic(src: Path, target: Path) -> None:

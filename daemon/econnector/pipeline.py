@@ -726,8 +726,9 @@ class Pipeline:
             "signer_subject": info.subject if info else "",
             "certificate_serial": info.serial_hex if info else "", "digest_algorithm": DIGEST,
         }
-        d = self._transition(d, Event.SIGNED, signed_sha256=signed_sha, signature=signature,
-                             signed_at=signed_at, reason=None, message="")
+        # No status write here: 'delivering' (or a wait for the vault) follows at once.
+        d = self._transition(d, Event.SIGNED, status=False, signed_sha256=signed_sha,
+                             signature=signature, signed_at=signed_at, reason=None, message="")
         reached("after-signed-commit")
         return d
 
@@ -996,9 +997,9 @@ class Pipeline:
         self.wake.set()
 
     # ------------------------------------------------------------------ status
-    def _transition(self, d: Drop, event: Event, **fields: Any) -> Drop:
+    def _transition(self, d: Drop, event: Event, status: bool = True, **fields: Any) -> Drop:
         d = self.store.transition(d.id, event, self.clock(), **fields)
-        if d.state not in (State.DELIVERED, State.REJECTED):
+        if status and d.state not in (State.DELIVERED, State.REJECTED):
             self._write_status(d)
         return d
 
@@ -1041,7 +1042,10 @@ class Pipeline:
         self._write_status_raw(_safe_out_stem(d.stem), doc)
 
     def _write_status_raw(self, stem: str, doc: dict[str, Any]) -> None:
-        fsio.write_json(self.inbox / f"{stem}.status.json", doc)
+        # Atomic and fsynced like every file the practice reads; the folder is not
+        # fsynced: after a power cut a status may be one step old, and the
+        # daemon rewrites it when it resumes the document.
+        fsio.write_json(self.inbox / f"{stem}.status.json", doc, durable_dir=False)
 
 
 def _safe_out_stem(stem: str) -> str:
