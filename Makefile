@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DATA   ?= data
 
-.PHONY: run test lint typecheck unit e2e demo-drop deps clean
+.PHONY: run test lint typecheck unit e2e demo-drop deps clean bench
 
 $(STAMP): pyproject.toml
 	@sh service/install-deps.sh python
@@ -33,6 +33,9 @@ lint: $(STAMP)
 
 test: $(STAMP) deps lint
 	$(PY) -m pytest -q
+
+bench: $(STAMP) deps
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

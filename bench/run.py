@@ -268,16 +268,12 @@ class Bench:
                                   "idle_rss_mib": round(base, 1)}))
 
     # -- peers
-    def peers(self, docs: list[Doc], sample: dict[str, int]) -> None:
-        for name, cmd in (("floor", ["floor.py"]), ("naive-loop", ["naive_loop.py"]),
-                          ("shell-pipeline", ["shell_pipeline.sh"])):
-            n = min(len(docs), sample[name])
+    def peers(self, sample: dict[str, int]) -> None:
+        for name in ("floor", "naive-loop", "shell-pipeline"):
+            n = sample[name]
             folder = self.tmp / f"peer-{name}"
             folder.mkdir()
             subset = [self.workload.doc(i, f"p{name[0]}") for i in range(n)]
-            for doc in subset:
-                (folder / f"{doc.stem}.pdf").write_bytes(doc.pdf)
-                (folder / f"{doc.stem}.json").write_text(json.dumps(doc.sidecar))
             with self.vault(f"peer-{name}") as vp:
                 config = self.tmp / f"peer-{name}.json"
                 config.write_text(json.dumps({
@@ -287,24 +283,39 @@ class Bench:
                                         "passphrase_file": str(i.passphrase_file)}
                                    for pc, i in self.ids},
                 }))
-                result = run_peer(cmd[0], config, folder)
+                result = run_peer(name, config, folder, subset)
             self.rows.append(Row("throughput", name, result["documents"],
                                  result["documents"] / result["seconds"], "docs/s",
                                  result["cpu_seconds"] / max(1, result["documents"]),
-                                 result.get("peak_rss_mib"),
-                                 {"ok": result.get("ok"), "failed": result.get("failed")}))
+                                 None, {"ok": result.get("ok"), "failed": result.get("failed"),
+                                        "seconds": round(result["seconds"], 2)}))
 
 
-def run_peer(script: str, config: Path, folder: Path) -> dict[str, Any]:
-    path = HERE / "peers" / script
-    cmd = ([sys.executable, str(path)] if script.endswith(".py") else ["bash", str(path)])
-    if script == "shell_pipeline.sh":
-        cmd = [sys.executable, str(HERE / "peers" / "run_shell.py"), str(folder), str(config)]
-    else:
-        cmd += ["--config", str(config), str(folder)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=3600)
+def run_peer(name: str, config: Path, folder: Path, docs: list[Doc]) -> dict[str, Any]:
+    peers = HERE / "peers"
+    env = subprocess_env()
+    if name == "shell-pipeline":
+        # Watch mode, as IT would run it: start it, then drop the files as a vendor does.
+        ready = folder.parent / "shell.ready"
+        proc = subprocess.Popen(
+            ["bash", str(peers / "shell_pipeline.sh"), "--watch", str(len(docs)),
+             "--ready-file", str(ready), str(folder), str(config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        wait_for(lambda: ready.exists() or proc.poll() is not None, 60, "the shell peer")
+        for doc in docs:
+            drop(folder, doc)
+        out, err = proc.communicate(timeout=3600)
+        if proc.returncode != 0:
+            raise SystemExit(f"peer {name} failed:\n{out[-2000:]}\n{err[-4000:]}")
+        return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    for doc in docs:
+        (folder / f"{doc.stem}.pdf").write_bytes(doc.pdf)
+        (folder / f"{doc.stem}.json").write_text(json.dumps(doc.sidecar))
+    script = {"floor": "floor.py", "naive-loop": "naive_loop.py"}[name]
+    r = subprocess.run([sys.executable, str(peers / script), "--config", str(config),
+                        str(folder)], capture_output=True, text=True, env=env, timeout=3600)
     if r.returncode != 0:
-        raise SystemExit(f"peer {script} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
+        raise SystemExit(f"peer {name} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -348,10 +359,9 @@ def main() -> int:
             ("latency", lambda: b.latency(args.rate, args.seconds)),
             ("backlog", lambda: b.backlog_and_idle(args.backlog, args.idle_seconds)),
             ("big", lambda: b.big(args.big_mb)),
-            ("peers", lambda: b.peers([b.workload.doc(i, "t") for i in range(args.documents)],
-                                      {"floor": args.documents,
-                                       "naive-loop": 20 if args.quick else 300,
-                                       "shell-pipeline": 5 if args.quick else 60})),
+            ("peers", lambda: b.peers({"floor": args.documents,
+                                       "naive-loop": 10 if args.quick else 300,
+                                       "shell-pipeline": 3 if args.quick else 60})),
         ]
         for name, step in steps:
             if name in only:

@@ -14,6 +14,11 @@ case "${1:-python}" in
   test)
     command -v pdfsig >/dev/null 2>&1 || need="$need poppler-utils"
     command -v qpdf >/dev/null 2>&1 || need="$need qpdf"
+    # the benchmark (a smoke run is part of the tests) and its shell-pipeline peer
+    command -v inotifywait >/dev/null 2>&1 || need="$need inotify-tools"
+    command -v jq >/dev/null 2>&1 || need="$need jq"
+    command -v curl >/dev/null 2>&1 || need="$need curl"
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
     ;;
 esac
 [ -z "$need" ] && exit 0
