@@ -9,9 +9,11 @@ Timings (short, for tests): settle 100 ms, rescan every 1 s, a PDF without
 that one daemon can show both a sidecar that waits 2.5 s for its PDF (case 4,
 delivered) and one whose PDF never comes (case 5, refused).
 
-Cases that need an empty outbox or their own signing state (8, 11, 12) start
-their own daemon; the others share one daemon and use distinct stems and
-document ids.
+Cases that need an empty outbox, their own signing state or a crowded outbox
+(8, 11, 12 and the race variant of 1) start their own daemon; the others share
+one daemon and use distinct stems and document ids. After every test the inbox
+holds no temp files (``.*.tmp``) and the daemon is alive; every daemon must stop
+on SIGTERM with exit code 0 (checked by ``running_daemon``).
 """
 
 from __future__ import annotations

@@ -91,6 +91,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
 
     log.info("starting", outbox=str(cfg.folders.outbox), inbox=str(cfg.folders.inbox),
              vault=cfg.vault.kind, identities=len(cfg.identities))
+    pipeline.prepare()  # folders, leftovers of a crash, identities, unfinished work
     print(f"econnector: watching {cfg.folders.outbox}\n"
           f"econnector: receipts and status files appear in {cfg.folders.inbox}",
           file=sys.stderr, flush=True)

@@ -132,13 +132,15 @@ def move(src: Path, target: Path) -> None:
     fsync_dir(target.parent)
 
 
-def tail_has_eof(path: Path, window: int = 1024) -> bool:
-    """True when ``%%EOF`` occurs in the last ``window`` bytes of the file."""
+def tail_has_eof(path: Path, size: int, window: int = 1024) -> bool:
+    """True when ``%%EOF`` occurs in the last ``window`` bytes of the first ``size`` bytes.
+
+    The caller passes the size it observed: the marker must end the file as it
+    was judged settled, not a later version a writer is still appending to.
+    """
     with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
         f.seek(max(0, size - window))
-        return b"%%EOF" in f.read(window)
+        return b"%%EOF" in f.read(min(window, size))
 
 
 def head_has_pdf_header(path: Path, window: int = 1024) -> bool:

@@ -141,7 +141,10 @@ class Pipeline:
         self.token_mtime = self._token_mtime()
 
     # ------------------------------------------------------------------ startup
+    prepared = False
+
     def prepare(self) -> None:
+        self.prepared = True
         for p in (self.outbox, self.inbox, self.archive, self.failed, self.signed_dir):
             p.mkdir(parents=True, exist_ok=True)
         self._clean_temp(self.inbox)
@@ -231,7 +234,8 @@ class Pipeline:
 
     # ------------------------------------------------------------------ main loop
     async def run(self, stop: asyncio.Event) -> None:
-        self.prepare()
+        if not self.prepared:
+            self.prepare()
         next_rescan = 0.0
         last_scan = -1e9
         # File events come in bursts (a few per file written); one scan per burst is
@@ -449,8 +453,13 @@ class Pipeline:
         if pdf_t is not None and side_t is not None and readiness.settled(
             pdf_t, now_m, self.timing.settle
         ):
-            has_eof = pdf_t.stat.size > 0 and fsio.tail_has_eof(self.outbox / g.pdf)  # type: ignore[operator]
+            assert g.pdf is not None
+            has_eof = pdf_t.stat.size > 0 and fsio.tail_has_eof(self.outbox / g.pdf,
+                                                                pdf_t.stat.size)
         decision = readiness.decide(pdf_t, side_t, has_eof, now_m, self.timing)
+        if decision.verdict is readiness.Verdict.READY and not self._unchanged(g):
+            self.scan_hint = True  # written to since we looked: look again
+            return
         self._recheck_at(decision.recheck_at)
         v = readiness.Verdict
         if decision.verdict is v.READY:
@@ -475,6 +484,18 @@ class Pipeline:
             )
         elif decision.verdict in (v.AWAITING_SIDECAR, v.AWAITING_PDF, v.AWAITING_EOF):
             self._set_waiting(stem, decision.verdict.value)
+
+    def _unchanged(self, g: StemFiles) -> bool:
+        """Both files still exactly as observed? (A last burst may land mid-scan.)"""
+        for name in (g.pdf, *g.sidecars[:1]):
+            track = self.tracks.get(name or "")
+            try:
+                st = os.stat(self.outbox / (name or ""), follow_symlinks=False)
+            except OSError:
+                return False
+            if track is None or readiness.Stat(st.st_size, st.st_mtime_ns, st.st_ino) != track.stat:
+                return False
+        return True
 
     def _set_waiting(self, stem: str, reason: str) -> None:
         if self.waiting.get(stem) == reason:
@@ -712,7 +733,10 @@ class Pipeline:
                 return self._reject(d, PdfError(out.code, **out.params))
             # The incremental update must start with exactly the bytes we validated and
             # hashed; if the vendor rewrote the PDF meanwhile, this attempt is void.
-            if not _prefix_matches(dst, d.pdf_stat or {}, d.original_sha256 or ""):
+            claimed_size = (d.pdf_stat or {}).get("size", out.input_size)
+            if out.input_size != claimed_size or not _prefix_matches(
+                dst, d.pdf_stat or {}, d.original_sha256 or ""
+            ):
                 dst.unlink(missing_ok=True)
                 log.warning("original-changed", drop=d.id, stem=d.stem)
                 return self._reject(d, PdfError(
@@ -969,21 +993,26 @@ class Pipeline:
         self._release_stem(d)
 
     def _move_original(self, d: Drop, folder: Path, where: str) -> None:
-        """Move the pair away, unless the vendor replaced a file since we claimed it."""
-        for name, check, point in ((d.pdf_name, True, f"after-{where}-pdf"),
-                                   (d.sidecar_name, False, f"after-{where}-sidecar")):
+        """Move the pair away, unless the vendor replaced the PDF since we claimed it:
+        then the new version and its sidecar stay, to be processed as a new drop."""
+        pdf = self.outbox / d.pdf_name if d.pdf_name else None
+        if pdf is not None and d.pdf_stat:
+            try:
+                st = pdf.stat()
+                if (st.st_ino, st.st_size, st.st_mtime_ns) != (
+                    d.pdf_stat["ino"], d.pdf_stat["size"], d.pdf_stat["mtime_ns"]
+                ):
+                    log.warning("original-replaced", drop=d.id, stem=d.stem)
+                    return
+            except FileNotFoundError:
+                pass  # already moved (resumed after a crash) or removed by the vendor
+        for name, point in ((d.pdf_name, f"after-{where}-pdf"),
+                            (d.sidecar_name, f"after-{where}-sidecar")):
             if not name:
                 continue
             src = self.outbox / name
-            try:
-                st = src.stat()
-            except FileNotFoundError:
-                continue  # already moved (resumed after a crash) or removed by the vendor
-            if check and d.pdf_stat and (st.st_ino, st.st_size, st.st_mtime_ns) != (
-                d.pdf_stat["ino"], d.pdf_stat["size"], d.pdf_stat["mtime_ns"]
-            ):
-                log.warning("original-replaced", drop=d.id, stem=d.stem)
-                continue  # a new version: it will be picked up as a new drop
+            if not src.exists():
+                continue
             fsio.move(src, fsio.free_name(folder, name))
             reached(point)
 

@@ -125,6 +125,7 @@ class SignOutcome:
     sha256: str = ""
     size: int = 0
     pages: int = 0
+    input_size: int = 0  # the original's size when signing ended
     signed_at: str = ""
     code: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -201,6 +202,7 @@ def _sign(job: SignJob) -> SignOutcome:
                     raise PdfError("pdf-damaged", detail=_short(e)) from None
                 fout.flush()
                 os.fsync(fout.fileno())
+            input_size = os.fstat(fin.fileno()).st_size
         os.replace(tmp, job.dst)
     finally:
         if os.path.exists(tmp):
@@ -212,7 +214,8 @@ def _sign(job: SignJob) -> SignOutcome:
             h.update(chunk)
             size += len(chunk)
     return SignOutcome(
-        ok=True, sha256=h.hexdigest(), size=size, pages=pages, signed_at=signed_at.isoformat()
+        ok=True, sha256=h.hexdigest(), size=size, pages=pages, input_size=input_size,
+        signed_at=signed_at.isoformat(),
     )
 
 

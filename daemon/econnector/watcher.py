@@ -46,8 +46,8 @@ class _Hint(FileSystemEventHandler):
         self.poke = poke
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened",):
-            return  # opening for read says nothing new
+        if event.event_type in ("opened", "closed_no_write"):
+            return  # reading (ours included: EOF checks, hashing, signing) changes nothing
         self.poke()
 
 
