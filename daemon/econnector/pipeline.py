@@ -423,7 +423,7 @@ class Pipeline:
         for stem, g in sorted(groups.items()):
             if stem in self.busy_stems or self.storage_paused:
                 continue
-            if len(self.busy_stems) >= self.max_claimed:
+            if self._claimed_active() >= self.max_claimed:
                 break  # the rest waits for room (_release_stem asks for a scan)
             try:
                 self._consider(stem, g, now_m)
@@ -800,7 +800,13 @@ class Pipeline:
                              message=self.gate.message, next_attempt_at=self.gate.next_probe)
         self._schedule_probe()
 
+    def _claimed_active(self) -> int:
+        """Claimed drops that still need local work (those parked at the vault gate are
+        signed and cost nothing until it opens, so they do not hold back new claims)."""
+        return len(self.busy_stems) - len(self.gate.waiters)
+
     def _schedule_probe(self) -> None:
+        self.scan_hint = True  # a parked document frees room for new claims
         first = self.gate.waiters.first()
         if first is not None and self.gate.state is not GateState.OPEN:
             self.due[first] = self.gate.next_probe
@@ -1021,7 +1027,7 @@ class Pipeline:
             del self.busy_stems[d.stem]
         self.tracks.pop(d.pdf_name, None)
         self.tracks.pop(d.sidecar_name, None)
-        if len(self.busy_stems) < self.max_claimed // 2:
+        if self._claimed_active() < self.max_claimed // 2:
             self.scan_hint = True  # room for more of a backlog (or a replaced file)
         self.wake.set()
 
