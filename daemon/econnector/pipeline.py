@@ -240,7 +240,8 @@ class Pipeline:
         last_scan = -1e9
         # File events come in bursts (a few per file written); one scan per burst is
         # enough, and readiness waits for ``settle`` anyway.
-        hint_gap = min(0.05, self.cfg.watch.settle / 5)
+        base_gap = min(0.05, self.cfg.watch.settle / 5)
+        hint_gap = base_gap
         while not stop.is_set():
             mono = self.mono()
             hinted = self.scan_hint and mono - last_scan >= hint_gap
@@ -251,6 +252,9 @@ class Pipeline:
                 self.scan_hint = False
                 last_scan = mono
                 self.scan()
+                # A scan costs O(files in the outbox); with a backlog of thousands,
+                # hinted scans are spaced so they take at most ~1/5 of the time.
+                hint_gap = max(base_gap, 5 * (self.mono() - mono))
                 if periodic:
                     next_rescan = mono + self.cfg.watch.rescan_interval
                     if self.ids.locked and self.signing_in_flight == 0:
