@@ -111,17 +111,22 @@ def single_page_pdf(kind: str, seed: int) -> bytes:
 
 
 def scanned_pdf(megabytes: int, seed: int = 0) -> bytes:
-    """Image-heavy pages (noise JPEGs, as bad as scans get), about ``megabytes`` MB."""
+    """Image-heavy pages (noise JPEGs, as bad as scans get), about ``megabytes`` MB.
+
+    Every page gets its own image: fpdf2 stores identical images once, which
+    would make a "200 MB" file of a few MB.
+    """
     rng = random.Random(seed)
-    page = Image.new("L", (1654, 2339))  # A4 at 200 dpi, grey
-    page.putdata([rng.randrange(256) for _ in range(1654 * 2339)])
-    buf = io.BytesIO()
-    page.save(buf, format="JPEG", quality=95)
-    jpeg = buf.getvalue()
+    size = (1654, 2339)  # A4 at 200 dpi, grey
     pdf = FPDF()
-    for _ in range(max(1, megabytes * 1024 * 1024 // len(jpeg))):
+    total = 0
+    while total < megabytes * 1024 * 1024:
+        page = Image.frombytes("L", size, rng.randbytes(size[0] * size[1]))
+        buf = io.BytesIO()
+        page.save(buf, format="JPEG", quality=90)
+        total += buf.tell()
         pdf.add_page()
-        pdf.image(io.BytesIO(jpeg), x=0, y=0, w=210, h=297)
+        pdf.image(buf, x=0, y=0, w=210, h=297)
     return bytes(pdf.output())
 
 
