@@ -22,6 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from procstats import rss_mib  # noqa: E402
+
 from daemonutil import (  # noqa: E402
     PROVIDER,
     drop,
@@ -34,13 +36,6 @@ from daemonutil import (  # noqa: E402
 )
 from test_crash_points import vault_records  # noqa: E402
 from vaultutil import free_port, running_vault, unsigned_pdf  # noqa: E402
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> int:
@@ -67,7 +62,7 @@ def main() -> int:
                 drop(d.outbox, f"o{i:04d}", pdf, sidecar(f"OUT-{i:04d}", mat=unique_matricule(i)))
             wait_for(lambda: len(list((d.root / "work" / "signed").glob("*.pdf"))) == n,
                      600, "all signed")
-            rss_before = rss_mib(d.proc.pid)
+            rss_before = rss_mib(d.proc.pid, children=False)
             time.sleep(max(0.0, args.outage - (time.monotonic() - t0)))
             outage = time.monotonic() - t0
             probes = len(re.findall(r'"event": "vault-unavailable"', d.log_path.read_text()))
@@ -77,7 +72,7 @@ def main() -> int:
                     d.wait_outcome(f"o{i:04d}", timeout=600)
                 drain = time.monotonic() - back
                 records = vault_records(vp, PROVIDER)
-            rss_after = rss_mib(d.proc.pid)
+            rss_after = rss_mib(d.proc.pid, children=False)
             by_id = {json.loads((d.inbox / f"o{i:04d}.receipt.json").read_text())
                      ["vault_document_id"]: i for i in range(n)}
         order = [by_id[r["vault_document_id"]] for r in records]

@@ -44,48 +44,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 
+from procstats import cpu_seconds, rss_mib  # noqa: E402
 from workload import AUTHORS, Doc, Workload, scanned_pdf  # noqa: E402
 
 from daemonutil import make_identity, running_daemon, wait_for, write_config  # noqa: E402
 from vaultutil import VaultProcess, make_tls, running_vault, subprocess_env  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-# -- measuring processes ----------------------------------------------------------------------
-
-def tree(pid: int) -> list[int]:
-    out = [pid]
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return out
-    for k in kids:
-        out += tree(int(k))
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    total = 0.0
-    for p in tree(pid):
-        try:
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(f[11]) + int(f[12])) / TICK
-        except OSError:
-            pass
-    return total
-
-
-def rss_mib(pid: int) -> float:
-    total = 0
-    for p in tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
 
 
 class PeakRss:

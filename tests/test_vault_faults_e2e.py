@@ -42,7 +42,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 def _cfg(tmp_path: Path, vault: VaultProcess, provider: str, **extra: dict) -> Path:  # type: ignore[type-arg]
     ident = make_identity(tmp_path / "id", provider)
     cfg = write_config(tmp_path / "practice", [(provider, ident)], vault=vault, **extra)
-    text = cfg.read_text().replace("kind: http", "kind: http\n  timeout_s: 1")
+    text = cfg.read_text().replace("kind: http", "kind: http\n  timeout_s: 0.5")
     cfg.write_text(text)
     return cfg
 

@@ -203,6 +203,20 @@ class _AccessLog:
 # -- the app --------------------------------------------------------------------------------------
 
 
+def unauthorized(header: str | None) -> Response:
+    """401 with the RFC 6750 challenge (``invalid_token`` when a token was sent)."""
+    challenge = 'Bearer realm="econnector-vault"'
+    if header:
+        challenge += ', error="invalid_token"'
+    return problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "A valid bearer token is required.",
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
 def create_app(
     store: VaultStore,
     tokens: set[str],
@@ -229,16 +243,7 @@ def create_app(
         async def guarded(request: Request) -> Response:
             header = request.headers.get("authorization")
             if not token_accepted(header, token_bytes):
-                challenge = 'Bearer realm="econnector-vault"'
-                if header:
-                    challenge += ', error="invalid_token"'
-                return problem(
-                    401,
-                    "unauthorized",
-                    "Unauthorized",
-                    "A valid bearer token is required.",
-                    headers={"WWW-Authenticate": challenge},
-                )
+                return unauthorized(header)
             return await handler(request)
 
         return guarded

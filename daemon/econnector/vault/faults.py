@@ -41,7 +41,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from econnector.vault.app import loggable_path, problem, token_accepted
+from econnector.vault.app import loggable_path, problem, token_accepted, unauthorized
 from econnector.vault.store import FieldError
 
 __all__ = [
@@ -310,19 +310,6 @@ def _replaying(buffered: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def _unauthorized(header: str | None) -> Response:
-    challenge = 'Bearer realm="econnector-vault"'
-    if header:
-        challenge += ', error="invalid_token"'
-    return problem(
-        401,
-        "unauthorized",
-        "Unauthorized",
-        "A valid bearer token is required.",
-        headers={"WWW-Authenticate": challenge},
-    )
-
-
 class FaultInjector:
     """ASGI middleware in front of the vault app: serves the control API, applies faults."""
 
@@ -372,7 +359,7 @@ class FaultInjector:
     async def _control(self, request: Request) -> Response:
         header = request.headers.get("authorization")
         if not token_accepted(header, self._tokens):
-            return _unauthorized(header)
+            return unauthorized(header)
         if request.method == "GET":
             return JSONResponse(self._listing())
         if request.method == "DELETE":
