@@ -19,10 +19,19 @@ def tree(pid: int) -> list[int]:
     return out
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` alone."""
+    return _cpu([pid])
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` and its children."""
+    return _cpu(tree(pid))
+
+
+def _cpu(pids: list[int]) -> float:
     total = 0.0
-    for p in tree(pid):
+    for p in pids:
         try:
             f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(f[11]) + int(f[12])) / TICK

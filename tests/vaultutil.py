@@ -53,12 +53,15 @@ def unsigned_pdf(text: str = "Invoice 2026-000123", pages: int = 1) -> bytes:
 @dataclass(frozen=True)
 class SigningIdentity:
     cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
-def signing_identity(common_name: str = "Dr Test Example") -> SigningIdentity:
+def signing_identity(common_name: str = "Dr Test Example", rsa_key: bool = False) -> SigningIdentity:
     """A self-signed document-signing certificate; the vault does not require trust yet."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa_key else ec.generate_private_key(ec.SECP256R1())
+    )
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -81,7 +84,7 @@ def signing_identity(common_name: str = "Dr Test Example") -> SigningIdentity:
 _DEFAULT_IDENTITY: SigningIdentity | None = None
 
 
-def sign_pdf(data: bytes, identity: SigningIdentity | None = None) -> bytes:
+def sign_pdf(data: bytes, identity: SigningIdentity | None = None, pss: bool = False) -> bytes:
     """``data`` signed with a PAdES signature in field Sig1 (incremental update)."""
     from asn1crypto import keys as asn1_keys
     from asn1crypto import x509 as asn1_x509
@@ -106,6 +109,7 @@ def sign_pdf(data: bytes, identity: SigningIdentity | None = None) -> bytes:
         signing_cert=cert,
         signing_key=key,
         cert_registry=SimpleCertificateStore.from_certs([cert]),
+        prefer_pss=pss,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     out = io.BytesIO()

@@ -1,0 +1,104 @@
+"""The vault's direct signature check: it may only accept what pyHanko accepts.
+
+Real signatures (ECDSA, RSA PKCS#1 v1.5, RSA-PSS) made by pyHanko; every change
+to the signed bytes must make the direct check give up, so that pyHanko's
+verdict (and wording) decides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from econnector.vault import sigcheck
+from econnector.vault.store import StoreError, check_pdf_signature, check_with_pyhanko
+from vaultutil import add_document_timestamp, sign_pdf, signing_identity, unsigned_pdf
+
+
+@pytest.fixture(scope="module")
+def signed() -> dict[str, bytes]:
+    rsa_id = signing_identity("Dr RSA", rsa_key=True)
+    data = unsigned_pdf("Invoice 2026-000777", pages=2)
+    return {
+        "ecdsa": sign_pdf(data),
+        "rsa": sign_pdf(data, rsa_id),
+        "rsa-pss": sign_pdf(data, rsa_id, pss=True),
+    }
+
+
+def write(tmp_path: Path, data: bytes, name: str = "doc.pdf") -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def pyhanko_accepts(path: Path) -> bool:
+    try:
+        check_with_pyhanko(path, None)
+    except StoreError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("kind", ["ecdsa", "rsa", "rsa-pss"])
+def test_untouched_signatures_are_verified_directly(
+    tmp_path: Path, signed: dict[str, bytes], kind: str
+) -> None:
+    path = write(tmp_path, signed[kind])
+    assert sigcheck.verified(path)
+    assert pyhanko_accepts(path)
+
+
+@pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
+def test_a_changed_byte_anywhere_is_never_verified(
+    tmp_path: Path, signed: dict[str, bytes], kind: str
+) -> None:
+    data = signed[kind]
+    # Every 97th byte over the whole file, plus the first and last bytes.
+    for i in sorted({0, len(data) - 1, *range(0, len(data), 97)}):
+        changed = bytearray(data)
+        changed[i] ^= 0x01
+        assert not sigcheck.verified(write(tmp_path, bytes(changed))), f"byte {i}"
+
+
+def test_appended_truncated_and_unsigned_files_are_not_verified(
+    tmp_path: Path, signed: dict[str, bytes]
+) -> None:
+    data = signed["rsa"]
+    assert not sigcheck.verified(write(tmp_path, data + b"\n% appended\n"))
+    assert not sigcheck.verified(write(tmp_path, data[:-1]))
+    assert not sigcheck.verified(write(tmp_path, unsigned_pdf()))
+    assert not sigcheck.verified(write(tmp_path, b""))
+    assert not sigcheck.verified(tmp_path / "missing.pdf")
+
+
+def test_a_document_timestamp_last_is_left_to_pyhanko(
+    tmp_path: Path, signed: dict[str, bytes]
+) -> None:
+    path = write(tmp_path, add_document_timestamp(signed["ecdsa"]))
+    assert not sigcheck.verified(path)  # not the shape it knows
+    check_pdf_signature(path, None)  # pyHanko accepts it
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_whatever_the_direct_check_accepts_pyhanko_accepts(
+    tmp_path: Path, signed: dict[str, bytes], data: st.DataObject
+) -> None:
+    original = signed[data.draw(st.sampled_from(sorted(signed)))]
+    changed = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "insert", "delete"]))
+        at = data.draw(st.integers(0, len(changed) - 1))
+        if op == "flip":
+            changed[at] = data.draw(st.integers(0, 255))
+        elif op == "insert":
+            changed[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+        else:
+            del changed[at : at + data.draw(st.integers(1, 8))]
+    path = write(tmp_path, bytes(changed))
+    if sigcheck.verified(path):
+        assert bytes(changed) == original or pyhanko_accepts(path)
