@@ -83,7 +83,8 @@ def test_a_document_timestamp_last_is_left_to_pyhanko(
     check_pdf_signature(path, None)  # pyHanko accepts it
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_whatever_the_direct_check_accepts_pyhanko_accepts(
     tmp_path: Path, signed: dict[str, bytes], data: st.DataObject

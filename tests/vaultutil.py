@@ -56,7 +56,9 @@ class SigningIdentity:
     key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
-def signing_identity(common_name: str = "Dr Test Example", rsa_key: bool = False) -> SigningIdentity:
+def signing_identity(
+    common_name: str = "Dr Test Example", rsa_key: bool = False
+) -> SigningIdentity:
     """A self-signed document-signing certificate; the vault does not require trust yet."""
     key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
         rsa.generate_private_key(public_exponent=65537, key_size=2048)

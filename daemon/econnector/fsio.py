@@ -84,9 +84,9 @@ def write_json(
     write_bytes(target, data, crash_point, durable_dir)
 
 
-def copy_atomic(src: Path, target: Path) -> None:
+def copy_atomic(src: Path, target: Path, durable_dir: bool = True) -> None:
     """Copy ``src`` to ``target`` atomically (used for the signed PDF in the inbox)."""
-    with open(src, "rb") as fin, atomic_writer(target) as fout:
+    with open(src, "rb") as fin, atomic_writer(target, durable_dir=durable_dir) as fout:
         shutil.copyfileobj(fin, fout, CHUNK)
 
 
@@ -114,11 +114,12 @@ def free_name(folder: Path, name: str) -> Path:
         n += 1
 
 
-def move(src: Path, target: Path) -> None:
+def move(src: Path, target: Path, durable_dir: bool = True) -> None:
     """Move durably; across file systems copy+fsync first, then remove the source.
 
     The source is removed only after the copy is durable, so a crash in between
-    leaves two copies, never none.
+    leaves two copies, never none. ``durable_dir=False`` leaves the final folder
+    sync to the caller, who moves several files into one folder and syncs once.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -129,7 +130,8 @@ def move(src: Path, target: Path) -> None:
         copy_atomic(src, target)
         src.unlink()
         fsync_dir(src.parent)
-    fsync_dir(target.parent)
+    if durable_dir:
+        fsync_dir(target.parent)
 
 
 def tail_has_eof(path: Path, size: int, window: int = 1024) -> bool:

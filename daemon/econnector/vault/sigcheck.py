@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from asn1crypto import cms
@@ -34,9 +35,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import load_der_x509_certificate
 
-_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d{1,15})\s+(\d{1,15})\s+(\d{1,15})\s+(\d{1,15})\s*\]")
+_BYTE_RANGE = re.compile(
+    rb"/ByteRange\s*\[\s*(\d{1,15})\s+(\d{1,15})\s+(\d{1,15})\s+(\d{1,15})\s*\]"
+)
 _HOLE = re.compile(rb"<[0-9A-Fa-f]*>")
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
+}
 # The signature dictionary sits near the end of the file (the incremental
 # update); a /ByteRange further back than this is left to pyHanko.
 _TAIL = 1 << 20
