@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pyhanko.pdf_utils.misc import PdfReadError
 
 from daemonutil import (
     PROVIDER,
@@ -30,6 +31,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.corpus]
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 POLICY = Path(__file__).resolve().parents[1] / "docs" / "pdf-policy.md"
+# Signed and delivered, but pyHanko's reader cannot enumerate the signatures of
+# these (see docs/pdf-policy.md): only poppler's pdfsig validates them. If
+# pyHanko learns to read one, the test says so and it leaves this set.
+PYHANKO_CANNOT_ENUMERATE = {"MatthiasValvekens_pyHanko__form-tree-circular-ref-input.pdf"}
 
 
 def corpus_files() -> list[tuple[str, Path]]:
@@ -91,6 +96,12 @@ def test_corpus_ends_as_its_readme_says(tmp_path: Path) -> None:
                 if st["state"] == "delivered":
                     outcome = "delivered"
                     signed = d.inbox / f"{stem}.signed.pdf"
+                    if path.name in PYHANKO_CANNOT_ENUMERATE:
+                        with pytest.raises(PdfReadError):
+                            pyhanko_status(signed, ident.ca_cert)
+                        assert_pdfsig_last_valid(signed)
+                        table.append((folder, path.name, "delivered"))
+                        continue
                     last, earlier = pyhanko_status(signed, ident.ca_cert)
                     if not (
                         last.intact

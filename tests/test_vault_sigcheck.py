@@ -1,4 +1,4 @@
-"""The vault's direct signature check: it may only accept what pyHanko accepts.
+"""The vault's direct signature check: it accepts untouched signatures, nothing changed.
 
 Real signatures (ECDSA, RSA PKCS#1 v1.5, RSA-PSS) made by pyHanko; every change
 to the signed bytes must make the direct check give up, so that pyHanko's
@@ -86,7 +86,7 @@ def test_a_document_timestamp_last_is_left_to_pyhanko(
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_whatever_the_direct_check_accepts_pyhanko_accepts(
+def test_a_mutated_file_the_direct_check_accepts_pyhanko_accepts_too(
     tmp_path: Path, signed: dict[str, bytes], data: st.DataObject
 ) -> None:
     original = signed[data.draw(st.sampled_from(sorted(signed)))]

@@ -52,13 +52,23 @@ def _text(obj: Any) -> str:
     return ""
 
 
-def walk(start: Any, limit: int = MAX_OBJECTS) -> Iterator[generic.DictionaryObject]:
-    """Yield every dictionary (and stream dictionary) reachable from ``start`` once."""
+def walk(
+    start: Any, limit: int = MAX_OBJECTS, cache: dict[tuple[int, int], Any] | None = None
+) -> Iterator[generic.DictionaryObject]:
+    """Yield every dictionary (and stream dictionary) reachable from ``start`` once.
+
+    ``cache`` is the reader's cache of resolved objects, keyed (generation, idnum).
+    A stream read by the walk is dropped from it once its dictionary has been
+    looked at: the walk never needs the data, and a 200 MB scan would otherwise
+    stay in memory (every image) through signing. Signing re-reads the few
+    streams it needs.
+    """
     stack: list[Any] = [start]
     seen: set[tuple[int, int]] = set()
     count = 0
     while stack:
         obj = stack.pop()
+        ref = None
         if isinstance(obj, generic.IndirectObject):
             ref = (obj.idnum, obj.generation)
             if ref in seen:
@@ -71,6 +81,8 @@ def walk(start: Any, limit: int = MAX_OBJECTS) -> Iterator[generic.DictionaryObj
         if isinstance(obj, generic.DictionaryObject):
             yield obj
             stack.extend(obj.raw_get(k) for k in obj)
+            if cache is not None and ref is not None and isinstance(obj, generic.StreamObject):
+                cache.pop((ref[1], ref[0]), None)
         elif isinstance(obj, generic.ArrayObject):
             stack.extend(obj.raw_get(i) for i in range(len(obj)))
 
@@ -112,7 +124,10 @@ def check(reader: PdfFileReader, max_pages: int) -> int:
     if reader.encrypted or "/Encrypt" in reader.trailer_view:
         raise PdfError("pdf-encrypted")
     pages = count_pages(reader, max_pages)
-    for d in walk(reader.root):
+    # pyHanko's reader keeps what it resolved in ``resolved_objects`` (not public
+    # API: without it the walk still works, it only keeps the streams in memory).
+    cache = getattr(reader, "resolved_objects", None)
+    for d in walk(reader.root, cache=cache if isinstance(cache, dict) else None):
         subtype = _name(d.get("/S")) if "/S" in d else None
         if subtype == "/JavaScript" or "/JS" in d:
             raise PdfError("pdf-javascript")

@@ -186,7 +186,9 @@ def _sign(job: SignJob) -> SignOutcome:
             )
             pdf_signer = signers.PdfSigner(meta, signer=signer)
             signed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
-            with open(tmp, "wb") as fout:
+            # Readable and seekable, so pyHanko writes and digests in place instead
+            # of building the whole output in memory first.
+            with open(tmp, "w+b") as fout:
                 try:
                     asyncio.run(
                         pdf_signer.async_sign_pdf(

@@ -17,8 +17,12 @@ The covered bytes include the ``/ByteRange`` text itself, so it cannot be moved
 without breaking the signature. :func:`verified` answers True only when all of
 this holds for a shape it knows (detached CMS, RSA PKCS#1 v1.5, RSA-PSS or
 ECDSA, SHA-2). Anything else, including every failure, answers False and the
-caller asks pyHanko, whose verdict and wording then decide: the fast path can
-only accept what pyHanko would accept, never refuse on its own.
+caller asks pyHanko, whose verdict and wording then decide: the direct check
+never refuses on its own. What it accepts is proven: every byte of the file
+but the signature itself was signed by the certificate the CMS names. It does
+not need pyHanko's document model, so a file whose form tree pyHanko cannot
+walk (a loop) is accepted when its signature is sound, as poppler's pdfsig
+does.
 """
 
 from __future__ import annotations
