@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from daemonutil import PROVIDER, drop, make_identity, sidecar
-from econnector import config, signer
+from econnector import config, signer, signworker
 from econnector.daemon import make_vault_client
 from econnector.pipeline import Pipeline
 from econnector.store import Store
@@ -27,15 +27,15 @@ class LockedThenReadablePool:
         self.calls = 0
 
     def start(self, identities: Any) -> None:
-        signer._SIGNERS.clear()
-        signer._init_worker(identities, 0)
+        signworker._SIGNERS.clear()
+        signworker.init_worker(identities, 0)
 
     async def sign(self, job: signer.SignJob) -> signer.SignOutcome:
         self.calls += 1
         if self.calls <= self.locked:
             return signer.SignOutcome(ok=False, code="file-busy",
                                       params={"detail": "Permission denied"})
-        return await asyncio.to_thread(signer.sign_file, job)
+        return await asyncio.to_thread(signworker.sign_file, job)
 
     def stop(self) -> None:
         pass
@@ -93,16 +93,16 @@ def test_worker_maps_a_permission_error_to_file_busy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ident = make_identity(tmp_path / "id")
-    signer._SIGNERS.clear()
-    signer._init_worker([(PROVIDER, str(ident.pkcs12),
-                          ident.passphrase_file.read_bytes().strip())], 0)
+    signworker._SIGNERS.clear()
+    signworker.init_worker([(PROVIDER, str(ident.pkcs12),
+                              ident.passphrase_file.read_bytes().strip())], 0)
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("x"))
 
     def locked_open(*a: Any, **k: Any) -> Any:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(signer, "open", locked_open, raising=False)
-    out = signer.sign_file(signer.SignJob(PROVIDER, str(src), str(tmp_path / "o.pdf"), 10,
-                                          16384, ""))
+    monkeypatch.setattr(signworker, "open", locked_open, raising=False)
+    out = signworker.sign_file(signer.SignJob(PROVIDER, str(src), str(tmp_path / "o.pdf"), 10,
+                                              16384, ""))
     assert (out.ok, out.code) == (False, "file-busy")

@@ -11,7 +11,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from econnector import signer
+from econnector import signer, signworker
 from econnector.testid import TestIdentity, make_identity
 from vaultutil import unsigned_pdf
 
@@ -25,8 +25,8 @@ def ident(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
 
 @pytest.fixture
 def loaded(ident: TestIdentity) -> None:
-    signer._SIGNERS.clear()
-    signer._init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
+    signworker._SIGNERS.clear()
+    signworker.init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
 
 
 def job(src: Path, dst: Path, max_pages: int = 100) -> signer.SignJob:
@@ -53,7 +53,7 @@ def action(kind: str, **extra: generic.PdfObject) -> generic.DictionaryObject:
 def test_signs_incrementally_and_keeps_the_original_bytes(loaded: None, tmp_path: Path) -> None:
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("keep", pages=2))
-    out = signer.sign_file(job(src, tmp_path / "out.pdf"))
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
     assert out.ok and out.pages == 2
     signed = (tmp_path / "out.pdf").read_bytes()
     assert signed.startswith(src.read_bytes())
@@ -67,20 +67,20 @@ def test_private_key_is_parsed_once_for_many_signatures(
     ident: TestIdentity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real = signer.serialization.load_der_private_key
+    real = signworker.serialization.load_der_private_key
 
     def counting(*a, **k):  # type: ignore[no-untyped-def]
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(signer.serialization, "load_der_private_key", counting)
-    signer._SIGNERS.clear()
-    signer._init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
+    monkeypatch.setattr(signworker.serialization, "load_der_private_key", counting)
+    signworker._SIGNERS.clear()
+    signworker.init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
     assert len(calls) == 1  # parsed when the identity is loaded ...
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("once"))
     for i in range(3):
-        assert signer.sign_file(job(src, tmp_path / f"o{i}.pdf")).ok
+        assert signworker.sign_file(job(src, tmp_path / f"o{i}.pdf")).ok
     assert len(calls) == 1  # ... and never again
 
 
@@ -99,7 +99,7 @@ def test_active_content_is_refused(loaded: None, tmp_path: Path, key: str,
                                    value: generic.PdfObject, code: str) -> None:
     src = tmp_path / "in.pdf"
     src.write_bytes(with_root_entry(unsigned_pdf("active"), key, value))
-    out = signer.sign_file(job(src, tmp_path / "out.pdf"))
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
     assert (out.ok, out.code) == (False, code)
     assert not (tmp_path / "out.pdf").exists()
 
@@ -120,17 +120,17 @@ def _with_attachment(name: str) -> bytes:
 def test_executable_attachment_is_refused_but_xml_is_fine(loaded: None, tmp_path: Path) -> None:
     exe = tmp_path / "exe.pdf"
     exe.write_bytes(_with_attachment("invoice.exe"))
-    out = signer.sign_file(job(exe, tmp_path / "o1.pdf"))
+    out = signworker.sign_file(job(exe, tmp_path / "o1.pdf"))
     assert (out.ok, out.code) == (False, "pdf-embedded-executable")
     xml = tmp_path / "xml.pdf"
     xml.write_bytes(_with_attachment("factur-x.xml"))
-    assert signer.sign_file(job(xml, tmp_path / "o2.pdf")).ok
+    assert signworker.sign_file(job(xml, tmp_path / "o2.pdf")).ok
 
 
 def test_page_limit(loaded: None, tmp_path: Path) -> None:
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("pages", pages=5))
-    out = signer.sign_file(job(src, tmp_path / "out.pdf", max_pages=4))
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf", max_pages=4))
     assert (out.ok, out.code) == (False, "pdf-too-many-pages")
 
 
@@ -159,6 +159,6 @@ def test_wrong_passphrase_keeps_the_identity_locked(ident: TestIdentity) -> None
     from econnector.errors import Held
 
     with pytest.raises(Held) as e:
-        signer.load_signer(PC, ident.pkcs12, b"wrong")
+        signworker.load_signer(PC, ident.pkcs12, b"wrong")
     assert e.value.code == "identity-locked"
     assert "wrong" not in e.value.message.replace("wrong passphrase", "")

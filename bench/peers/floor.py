@@ -4,7 +4,7 @@
 
 One process per core (``os.cpu_count()`` unless ``--procs``), the documents dealt
 round-robin (sorted by name) so each process gets the same number and mix. Each process
-loads every identity once (``econnector.signer.load_signer``: the parsed private key is
+loads every identity once (``econnector.signworker.load_signer``: the parsed private key is
 held, not re-parsed per signature), signs one untimed warm-up document, waits at a
 barrier, then for each of its documents reads the PDF and sidecar, and signs PAdES B-B
 (``ETSI.CAdES.detached``, SHA-256, non-strict ``IncrementalPdfFileWriter``,
@@ -34,7 +34,7 @@ from typing import Any
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
-from econnector.signer import HeldKeySigner, load_signer
+from econnector.signworker import HeldKeySigner, load_signer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peerutil import cpu_seconds, input_stems, load_config, print_result

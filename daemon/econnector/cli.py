@@ -64,13 +64,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if problems:
         return EXIT_CONFIG
     from .errors import Held
-    from .signer import describe, load_signer
+    from .signer import identity_info
 
     locked = 0
     for ident in cfg.identities:
         try:
-            s = load_signer(ident.provider_code, ident.pkcs12, ident.passphrase())
-            info = describe(ident.provider_code, s)
+            info = identity_info(ident.provider_code, ident.pkcs12, ident.passphrase())
             print(f"identity {ident.provider_code}: unlocked ({info.subject}, "
                   f"valid until {info.not_after[:10]})")
         except (Held, OSError, KeyError) as e:

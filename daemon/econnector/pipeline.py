@@ -50,7 +50,15 @@ from .errors import (
     render,
 )
 from .schedule import DueQueue
-from .signer import DIGEST, SIGNATURE_LEVEL, SUBFILTER, SignerInfo, SigningPool, SignJob
+from .signer import (
+    DIGEST,
+    SIGNATURE_LEVEL,
+    SUBFILTER,
+    SignerInfo,
+    SigningPool,
+    SignJob,
+    identity_info,
+)
 from .states import Event, State
 from .store import Drop, Store
 from .vault_client import VaultClient, idempotency_key
@@ -203,8 +211,6 @@ class Pipeline:
 
     def unlock_identities(self, start_pool: bool = False) -> bool:
         """Try every locked identity; restart the workers if one became usable."""
-        from .signer import describe, load_signer
-
         changed = False
         for ident in self.cfg.identities:
             pc = ident.provider_code
@@ -217,11 +223,10 @@ class Pipeline:
                 self.ids.locked[pc] = detail[:120]
                 continue
             try:
-                s = load_signer(pc, ident.pkcs12, secret)
+                self.ids.unlocked[pc] = identity_info(pc, ident.pkcs12, secret)
             except Held as e:
                 self.ids.locked[pc] = str(e.params.get("detail", ""))
                 continue
-            self.ids.unlocked[pc] = describe(pc, s)
             self.ids.secrets[pc] = secret
             self.ids.locked.pop(pc, None)
             changed = True

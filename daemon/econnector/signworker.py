@@ -1,0 +1,184 @@
+"""Signing, worker side: PAdES B-B with pyHanko, inside a signing worker process.
+
+Why a held key: pyHanko's ``SimpleSigner`` re-parses the private key for every
+signature (more than half the cost of a small document). ``HeldKeySigner``
+parses it once per process; the signature itself is unchanged.
+
+This is the only module that imports pyHanko's signing stack (about 40 MiB per
+process); the daemon's main process never imports it. pyHanko and OS
+exceptions are translated to :mod:`econnector.errors` codes here and only
+here; results cross the process boundary as plain data (:mod:`.signer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import os
+import resource
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError as HankoPdfError
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
+
+from . import pdfpolicy
+from .errors import EconnectorError, Held, PdfError
+from .signer import DIGEST, SignJob, SignOutcome
+
+
+class HeldKeySigner(signers.SimpleSigner):
+    """A SimpleSigner that keeps the parsed private key instead of re-parsing it."""
+
+    _pyca_key: Any = None
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        if self._pyca_key is None:
+            self._pyca_key = serialization.load_der_private_key(
+                self.signing_key.dump(), password=None
+            )
+        mech = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
+        key = self._pyca_key
+        if mech == "rsassa_pkcs1v15" and isinstance(key, RSAPrivateKey):
+            return key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+        if mech == "ecdsa" and isinstance(key, EllipticCurvePrivateKey):
+            return key.sign(data, ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+        return super().sign_raw(data, digest_algorithm)  # other mechanisms: pyHanko's path
+
+
+def load_signer(provider_code: str, pkcs12: Path, passphrase: bytes) -> HeldKeySigner:
+    """Load a PKCS#12 identity; any failure means the identity stays locked."""
+    try:
+        data = pkcs12.read_bytes()
+    except OSError as e:
+        raise Held("identity-locked", provider=provider_code, detail=e.strerror) from None
+    try:
+        # load_pkcs12_data builds a plain SimpleSigner whatever class it is called on,
+        # so take its parts and keep the parsed key in a HeldKeySigner.
+        plain = signers.SimpleSigner.load_pkcs12_data(data, other_certs=(), passphrase=passphrase)
+    except (ValueError, TypeError):
+        raise Held(
+            "identity-locked", provider=provider_code, detail="wrong passphrase or damaged key"
+        ) from None
+    held = HeldKeySigner(
+        signing_cert=plain.signing_cert,
+        signing_key=plain.signing_key,
+        cert_registry=plain.cert_registry,
+    )
+    held._pyca_key = serialization.load_der_private_key(plain.signing_key.dump(), password=None)
+    return held
+
+
+_SIGNERS: dict[str, HeldKeySigner] = {}
+
+
+def init_worker(identities: Sequence[tuple[str, str, bytes]], memory_mb: int) -> None:
+    if memory_mb:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    for provider_code, path, passphrase in identities:
+        _SIGNERS[provider_code] = load_signer(provider_code, Path(path), passphrase)
+
+
+def _fail(e: EconnectorError) -> SignOutcome:
+    params = {k: v for k, v in e.params.items() if k != "field"}
+    return SignOutcome(ok=False, code=e.code, params=params)
+
+
+def sign_file(job: SignJob) -> SignOutcome:
+    """Check the policy and sign ``src`` into ``dst`` (fsynced). Runs in a worker."""
+    try:
+        return _sign(job)
+    except EconnectorError as e:
+        return _fail(e)
+    except MemoryError:
+        return SignOutcome(ok=False, code="pdf-too-complex", params={})
+    except RecursionError:
+        return SignOutcome(ok=False, code="pdf-damaged", params={"detail": "nesting too deep"})
+    except FileNotFoundError:
+        return SignOutcome(ok=False, code="drop-withdrawn", params={"name": Path(job.src).name})
+    except PermissionError as e:
+        return SignOutcome(ok=False, code="file-busy", params={"detail": e.strerror or "denied"})
+
+
+def _sign(job: SignJob) -> SignOutcome:
+    signer = _SIGNERS.get(job.provider_code)
+    if signer is None:
+        raise Held("identity-locked", provider=job.provider_code, detail="not loaded")
+    tmp = f"{job.dst}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(job.src, "rb") as fin:
+            try:
+                writer = IncrementalPdfFileWriter(fin, strict=False)
+            except _PARSE_ERRORS as e:
+                raise PdfError("pdf-damaged", detail=_short(e)) from None
+            try:
+                pages = pdfpolicy.check(writer.prev, job.max_pages)
+            except _PARSE_ERRORS as e:
+                raise PdfError("pdf-damaged", detail=_short(e)) from None
+            meta = signers.PdfSignatureMetadata(
+                field_name=f"econnector-{secrets.token_hex(4)}",
+                md_algorithm=DIGEST,
+                subfilter=fields.SigSeedSubFilter.PADES,
+                location=job.location or None,
+            )
+            pdf_signer = signers.PdfSigner(meta, signer=signer)
+            signed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            # Readable and seekable, so pyHanko writes and digests in place instead
+            # of building the whole output in memory first.
+            with open(tmp, "w+b") as fout:
+                try:
+                    asyncio.run(
+                        pdf_signer.async_sign_pdf(
+                            writer, output=fout, bytes_reserved=job.bytes_reserved
+                        )
+                    )
+                except SigningError as e:
+                    msg = str(e)
+                    if any(w in msg.lower() for w in ("forbids all changes", "docmdp", "certif")):
+                        raise PdfError("pdf-certified-no-changes") from None
+                    raise PdfError("pdf-signing-failed", detail=_short(e)) from None
+                except _PARSE_ERRORS as e:
+                    raise PdfError("pdf-damaged", detail=_short(e)) from None
+                fout.flush()
+                os.fsync(fout.fileno())
+            input_size = os.fstat(fin.fileno()).st_size
+        os.replace(tmp, job.dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    h = hashlib.sha256()
+    size = 0
+    with open(job.dst, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return SignOutcome(
+        ok=True, sha256=h.hexdigest(), size=size, pages=pages, input_size=input_size,
+        signed_at=signed_at.isoformat(),
+    )
+
+
+# What pyHanko raises on damaged input varies (its own PdfError, but also
+# ValueError, KeyError, NotImplementedError for unknown filters, ...). Our own
+# EconnectorError subclasses pass through untouched.
+_PARSE_ERRORS = (
+    HankoPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+    NotImplementedError, AssertionError, UnicodeError, OverflowError, ZeroDivisionError,
+)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
+
+
