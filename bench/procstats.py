@@ -51,3 +51,17 @@ def rss_mib(pid: int, children: bool = True) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size of ``pid`` and its children in MiB: pages shared between
+    them (the interpreter, libraries) are split instead of counted once per process."""
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024

@@ -44,7 +44,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 
-from procstats import cpu_seconds, own_cpu_seconds, rss_mib  # noqa: E402
+from procstats import cpu_seconds, own_cpu_seconds, pss_mib, rss_mib  # noqa: E402
 from workload import AUTHORS, Doc, Workload, scanned_pdf  # noqa: E402
 
 from daemonutil import make_identity, running_daemon, wait_for, write_config  # noqa: E402
@@ -52,16 +52,21 @@ from vaultutil import VaultProcess, make_tls, running_vault, subprocess_env  # n
 
 
 class PeakRss:
-    """Samples the RSS of a process tree every 100 ms; ``peak`` in MiB."""
+    """Samples the RSS of a process tree every 100 ms; ``peak`` in MiB (the sum over
+    the tree), ``peak_main`` the main process's own, ``peak_pss`` the tree's PSS
+    (shared pages counted once, so the memory the tree really takes)."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self.peak_main = self.peak_pss = 0.0
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
             self.peak = max(self.peak, rss_mib(self.pid))
+            self.peak_main = max(self.peak_main, rss_mib(self.pid, children=False))
+            self.peak_pss = max(self.peak_pss, pss_mib(self.pid))
 
     def stop(self) -> float:
         self._stop.set()
@@ -213,7 +218,9 @@ class Bench:
                 t_last = max(done.values()) - t0
                 self.rows.append(Row("backlog", "econnector", n, n / t_last, "docs/s", None,
                                      peak.stop(), {"first_receipt_s": round(t_first, 2),
-                                                   "last_receipt_s": round(t_last, 2)}))
+                                                   "last_receipt_s": round(t_last, 2),
+                                                   "peak_main_mib": round(peak.peak_main),
+                                                   "peak_pss_mib": round(peak.peak_pss)}))
                 # idle, with the archive now full
                 archived = sum(1 for _ in d.archive.rglob("*.pdf"))
                 time.sleep(2.0)
@@ -238,7 +245,8 @@ class Bench:
             self.rows.append(Row("big file", "econnector", 1, done[doc.stem] - t, "s",
                                  None, peak.stop(),
                                  {"file_mib": round(len(pdf) / 2**20, 1),
-                                  "idle_rss_mib": round(base, 1)}))
+                                  "idle_rss_mib": round(base, 1),
+                                  "peak_pss_mib": round(peak.peak_pss)}))
 
     # -- peers
     def peers(self, sample: dict[str, int]) -> None:

@@ -90,6 +90,10 @@ class SignOutcome:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def _warm_up() -> None:
+    return None
+
+
 # Called by reference in the worker processes; they import pyHanko, we do not.
 def _init_worker(identities: Sequence[tuple[str, str, bytes]], memory_mb: int) -> None:
     from . import signworker
@@ -125,6 +129,10 @@ class SigningPool:
             initargs=(self._identities, self.memory_mb),
             context=multiprocessing.get_context("spawn"),
         )
+        # pebble starts its workers at the first job; start them now, so importing
+        # pyHanko (~1 s each) overlaps the first scan and settle period instead of
+        # delaying the first signature.
+        self._pool.schedule(_warm_up)
 
     async def sign(self, job: SignJob) -> SignOutcome:
         assert self._pool is not None, "SigningPool.start() first"
