@@ -11,7 +11,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from econnector import signer, signworker
+from econnector import pdfpolicy, signer, signworker
 from econnector.testid import TestIdentity, make_identity
 from vaultutil import unsigned_pdf
 
@@ -162,3 +162,73 @@ def test_wrong_passphrase_keeps_the_identity_locked(ident: TestIdentity) -> None
         signworker.load_signer(PC, ident.pkcs12, b"wrong")
     assert e.value.code == "identity-locked"
     assert "wrong" not in e.value.message.replace("wrong passphrase", "")
+
+
+def _escaped(data: bytes, plain: bytes, escaped: bytes) -> bytes:
+    """``data`` with a name spelled with #-escapes (what a hostile writer may do);
+    same length, so the cross-reference offsets stay right."""
+    assert len(plain) == len(escaped) and plain in data
+    return data.replace(plain, escaped)
+
+
+@pytest.mark.parametrize(
+    "plain,escaped,code",
+    [
+        (b"/S /JavaScript\n/JS (x)\n>>", b"/S/Java#53cript/J#53(x)>>", "pdf-javascript"),
+        (b"/S /Launch\n/F (x)", b"/S/L#61unch/F (x)", "pdf-launch-action"),
+    ],
+)
+def test_active_content_behind_escaped_names_is_refused(
+    loaded: None, tmp_path: Path, plain: bytes, escaped: bytes, code: str
+) -> None:
+    kind = "/JavaScript" if code == "pdf-javascript" else "/Launch"
+    value = action(kind, JS=generic.TextStringObject("x")) if kind == "/JavaScript" else action(
+        kind, F=generic.TextStringObject("x"))
+    data = with_root_entry(unsigned_pdf("escaped"), "/OpenAction", value)
+    data = _escaped(data, plain, escaped)
+    assert not any(t in data for t in (b"/JavaScript", b"/Launch", b"/JS "))
+    src = tmp_path / "in.pdf"
+    src.write_bytes(data)
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
+    assert (out.ok, out.code) == (False, code)
+
+
+def test_active_content_inside_an_object_stream_is_refused(loaded: None, tmp_path: Path) -> None:
+    """Compressed object streams hide every key from a byte search: the walk must run."""
+    import subprocess
+
+    from daemonutil import require_tool
+
+    require_tool("qpdf")
+    plain = tmp_path / "plain.pdf"
+    plain.write_bytes(with_root_entry(unsigned_pdf("objstm"), "/OpenAction", action(
+        "/JavaScript", JS=generic.TextStringObject("app.alert(1)"))))
+    src = tmp_path / "in.pdf"
+    r = subprocess.run(["qpdf", "--object-streams=generate", "--compress-streams=y",
+                        str(plain), str(src)], capture_output=True)
+    assert r.returncode in (0, 3), r.stderr  # 3: qpdf succeeded with warnings
+    data = src.read_bytes()
+    assert b"/JavaScript" not in data and b"/ObjStm" in data
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
+    assert (out.ok, out.code) == (False, "pdf-javascript")
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def test_the_byte_search_never_skips_a_walk_that_would_refuse(
+    loaded: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the shared corpus: wherever the fast path skips the walk, signing ends the
+    same way as with the walk forced."""
+    skipped = 0
+    for path in sorted(CORPUS.glob("*/*.pdf")):
+        if pdfpolicy.may_hold_active_content(path.read_bytes()):
+            continue
+        skipped += 1
+        fast = signworker.sign_file(job(path, tmp_path / "fast.pdf", max_pages=10_000))
+        with monkeypatch.context() as m:
+            m.setattr(pdfpolicy, "may_hold_active_content", lambda data: True)
+            walked = signworker.sign_file(job(path, tmp_path / "walked.pdf", max_pages=10_000))
+        assert (fast.ok, fast.code, fast.pages) == (walked.ok, walked.code, walked.pages), path.name
+    assert skipped >= 20  # the fast path is really taken

@@ -13,6 +13,7 @@ decodes stream data (decompression bombs stay compressed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,11 +120,35 @@ def count_pages(reader: PdfFileReader, limit: int) -> int:
     return pages
 
 
-def check(reader: PdfFileReader, max_pages: int) -> int:
-    """Raise PdfError for anything the policy refuses; return the page count."""
+# What a dictionary the walk refuses must spell out in the file's bytes, unless
+# it hides in a compressed object stream or behind a #-escaped name.
+_ACTIVE_TOKENS = (b"/JS", b"/JavaScript", b"/Launch", b"/EF", b"/EmbeddedFile", b"/ObjStm")
+_ESCAPED_NAME = re.compile(rb"/[^\x00\t\n\x0c\r ()<>\[\]{}/%]*#[0-9A-Fa-f]{2}")
+
+
+def may_hold_active_content(data: bytes) -> bool:
+    """False only when the whole walk of :func:`check` provably finds nothing.
+
+    Why by hand: the walk resolves every object (about 1.2 ms of the ~13 ms a
+    90 KB invoice costs to check and sign). A refused dictionary needs one of
+    ``_ACTIVE_TOKENS`` as a key or value, and outside a compressed object stream
+    (itself named ``/ObjStm``) a name is either spelled out or #-escaped. Stream
+    data is searched too, so binary content can only cause a needless walk,
+    never a missed one.
+    """
+    return any(t in data for t in _ACTIVE_TOKENS) or _ESCAPED_NAME.search(data) is not None
+
+
+def check_pages(reader: PdfFileReader, max_pages: int) -> int:
+    """Refuse encryption and too many pages; return the page count."""
     if reader.encrypted or "/Encrypt" in reader.trailer_view:
         raise PdfError("pdf-encrypted")
-    pages = count_pages(reader, max_pages)
+    return count_pages(reader, max_pages)
+
+
+def check(reader: PdfFileReader, max_pages: int) -> int:
+    """Raise PdfError for anything the policy refuses; return the page count."""
+    pages = check_pages(reader, max_pages)
     # pyHanko's reader keeps what it resolved in ``resolved_objects`` (not public
     # API: without it the walk still works, it only keeps the streams in memory).
     cache = getattr(reader, "resolved_objects", None)
