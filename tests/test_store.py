@@ -47,3 +47,25 @@ def test_unfinished_survives_reopening(tmp_path: Path) -> None:
     assert s2.counts() == {"received": 1, "rejected": 1}
     mode = s2.db.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+
+
+def test_what_get_returns_is_what_a_fresh_reader_sees(tmp_path: Path) -> None:
+    """The write-through cache never differs from the database."""
+    s = Store(tmp_path / "s.db")
+    d = s.create("inv-1", "inv-1.pdf", "inv-1.json", {"size": 10, "mtime_ns": 1, "ino": 2}, 100.0)
+    s.update(d.id, 101.0, meta={"b": 1, "a": [1, 2]}, provider_code="90812100",
+             document_id="2026-1", doc_key="90812100/2026-1", original_sha256="ab")
+    s.transition(d.id, Event.SIGNED, 102.0, signed_sha256="cd", signature={"level": "B-B"},
+                 signed_at="2026-11-25T10:00:00Z")
+    s.transition(d.id, Event.UPLOAD, 103.0)
+    s.transition(d.id, Event.RETRY_LATER, 104.0, reason="vault-unavailable", attempts=1,
+                 next_attempt_at=110.5)
+    with pytest.raises(InvalidTransition):
+        s.transition(d.id, Event.CONFIRMED, 105.0, delivery={"x": 1})
+    s.transition(d.id, Event.UPLOAD, 106.0)
+    s.transition(d.id, Event.CONFIRMED, 107.0, delivery={"vault_document_id": "vd_1"},
+                 delivered_at="2026-11-25T10:00:07Z", reason=None)
+    cached = s.get(d.id)
+    fresh = Store(tmp_path / "s.db").get(d.id)
+    assert cached == fresh
+    assert cached.state is State.DELIVERED and cached.attempts == 1

@@ -19,9 +19,11 @@ metadata because resuming needs it, and is never shown to vendors.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +74,7 @@ class Drop:
 
 
 _COLUMNS = frozenset(Drop.__dataclass_fields__)
+CACHE_SIZE = 1024
 _JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat", "receipt")
 
 
@@ -93,6 +96,11 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
+        # The drops being worked on, as last written: this process is the only
+        # writer, so a write-through cache is exact, and ``get`` (several per
+        # document per step) no longer re-reads and re-decodes the row. Bounded,
+        # so a backlog of thousands does not sit in memory twice.
+        self._cache: OrderedDict[int, Drop] = OrderedDict()
         self._migrate()
 
     def integrity_ok(self) -> bool:
@@ -159,9 +167,10 @@ class Store:
         return self.get(drop_id)
 
     def update(self, drop_id: int, now: float, **fields: Any) -> Drop:
+        before = self.get(drop_id)
         with self.conn:
             self._update(drop_id, now, fields)
-        return self.get(drop_id)
+        return self._remember(dataclasses.replace(before, **fields, updated_at=now))
 
     def _update(self, drop_id: int, now: float, fields: dict[str, Any]) -> None:
         row: dict[str, Any] = {"updated_at": now}
@@ -174,6 +183,13 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in row)
         self.conn.execute(f"UPDATE drops SET {sets} WHERE id = ?", [*row.values(), drop_id])
 
+    def _remember(self, d: Drop) -> Drop:
+        self._cache[d.id] = d
+        self._cache.move_to_end(d.id)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return d
+
     def transition(
         self, drop_id: int, event: Event, now: float, detail: str | None = None, **fields: Any
     ) -> Drop:
@@ -185,11 +201,12 @@ class Store:
             cur_state = State(state)
             signed = fields.get("signed_sha256", signed_sha) is not None
             new = next_state(cur_state, event, signed=signed)
+            before = self.get(drop_id)
             self._update(drop_id, now, {**fields, "state": new})
             self._insert("transitions", {
                 "drop_id": drop_id, "from_state": cur_state.value, "to_state": new.value,
                 "event": event.value, "at": now, "detail": detail})
-        return self.get(drop_id)
+        return self._remember(dataclasses.replace(before, **fields, state=new, updated_at=now))
 
     def import_delivered(self, stem: str, receipt: dict[str, Any], now: float,
                          signed_archive: str | None) -> Drop:
@@ -224,16 +241,20 @@ class Store:
         return self.get(int(drop_id))  # type: ignore[arg-type]
 
     def delete(self, drop_id: int) -> None:
+        self._cache.pop(drop_id, None)
         with self.db.conn:
             self.db.execute("DELETE FROM transitions WHERE drop_id = ?", [drop_id])
             self.db.execute("DELETE FROM drops WHERE id = ?", [drop_id])
 
     # -- reads -------------------------------------------------------------
     def get(self, drop_id: int) -> Drop:
+        cached = self._cache.get(drop_id)
+        if cached is not None:
+            return cached
         row = self.conn.execute("SELECT * FROM drops WHERE id = ?", [drop_id]).fetchone()
         if row is None:
             raise KeyError(drop_id)
-        return _row_to_drop(dict(row))
+        return self._remember(_row_to_drop(dict(row)))
 
     def _query(
         self, where: str, params: Iterable[Any] = (), order: str = "id", limit: int | None = None
