@@ -74,7 +74,7 @@ class Drop:
 
 
 _COLUMNS = frozenset(Drop.__dataclass_fields__)
-CACHE_SIZE = 1024
+CACHE_SIZE = 512  # more than the claimed drops (256 at most)
 _JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat", "receipt")
 
 
