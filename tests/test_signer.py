@@ -142,15 +142,49 @@ def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path
     os.mkfifo(stuck)
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("after"))
-    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=1.0)
-    pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
-    try:
-        out = asyncio.run(pool.sign(job(stuck, tmp_path / "out.pdf")))
+    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=5.0)
+
+    async def scenario() -> None:
+        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
+        first = pool._all[0].proc
+        out = await pool.sign(job(stuck, tmp_path / "out.pdf"))
         assert (out.ok, out.code) == (False, "pdf-processing-timeout")
-        assert out.params == {"seconds": 1}
-        # the pool replaced the killed worker and goes on
-        out = asyncio.run(pool.sign(job(src, tmp_path / "out.pdf")))
+        assert out.params == {"seconds": 5}
+        assert first.poll() is not None  # the stuck worker was killed ...
+        out = await pool.sign(job(src, tmp_path / "out.pdf"))  # ... and replaced
         assert out.ok, out
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.stop()
+    assert pool._all == []
+
+
+def test_pool_answers_for_a_worker_that_dies(ident: TestIdentity, tmp_path: Path) -> None:
+    """A worker killed mid-job (as the kernel does when it runs out of memory) is a
+    'too complex' document, and the next document gets a fresh worker."""
+    import os
+    import signal
+
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("after"))
+    stuck = tmp_path / "stuck.pdf"
+    os.mkfifo(stuck)
+    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=60.0)
+
+    async def scenario() -> None:
+        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
+        victim = pool._all[0].proc
+        task = asyncio.ensure_future(pool.sign(job(stuck, tmp_path / "out.pdf")))
+        await asyncio.sleep(3.0)  # the worker is blocked opening the FIFO
+        os.kill(victim.pid, signal.SIGKILL)
+        out = await task
+        assert (out.ok, out.code) == (False, "pdf-too-complex")
+        assert (await pool.sign(job(src, tmp_path / "out.pdf"))).ok
+
+    try:
+        asyncio.run(scenario())
     finally:
         pool.stop()
 

@@ -109,6 +109,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         if sup is not None:
             sup.cancel()
         await pipeline.drain(deadline)
+        pipeline.close_io()
         watcher.close()
         pool.stop()
         await vault.aclose()

@@ -29,7 +29,9 @@ import os
 import random
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,9 @@ from .vaultgate import GateState, VaultGate
 
 log = structlog.get_logger("econnector.pipeline")
 
+# Threads writing the practice's files (see Pipeline._in_io).
+IO_THREADS = 2
+
 # An upload shorter than this does not get its own 'delivering' status write.
 DELIVERING_STATUS_DELAY = 1.0
 
@@ -83,7 +88,7 @@ def iso(ts: float) -> str:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class StemFiles:
     pdf: str | None = None
     sidecars: list[str] = field(default_factory=list)
@@ -146,6 +151,8 @@ class Pipeline:
         self.gate = VaultGate(base=cfg.retry.base, cap=cfg.retry.cap)
         self.storage_paused: str | None = None
         self.status_stale: set[int] = set()
+        self.io = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inbox-io-{i}")
+                   for i in range(IO_THREADS)]
         self.outbox_id: tuple[int, int] | None = None
         self.outbox_missing = False
         self.on_outbox_changed: Callable[[], None] = lambda: None
@@ -554,8 +561,7 @@ class Pipeline:
         with contextlib.suppress(OSError):
             for suffix in (".error.json", ".error.txt"):
                 (self.inbox / f"{_safe_out_stem(stem)}{suffix}").unlink(missing_ok=True)
-        self._write_status(d)
-        reached("after-received-status")
+        self._write_status(d, crash_point="after-received-status")
 
     def _claim_and_reject(self, stem: str, g: StemFiles, err: EconnectorError) -> None:
         d = self._new_drop(stem, g)
@@ -668,11 +674,11 @@ class Pipeline:
                 return
             elif d.state is State.DELIVERED:
                 if d.finalized_at is None:
-                    self._finalize_delivered(d)
+                    await self._finalize_delivered(d)
                 return
             elif d.state is State.REJECTED:
                 if d.finalized_at is None:
-                    self._finalize_rejected(d)
+                    await self._finalize_rejected(d)
                 return
             if d.state in (State.WAITING_RETRY, State.HELD):
                 return
@@ -938,7 +944,7 @@ class Pipeline:
         )
 
     # ------------------------------------------------------------------ finishing
-    def _finalize_delivered(self, d: Drop) -> None:
+    async def _finalize_delivered(self, d: Drop) -> None:
         """Receipt and signed copy into the inbox, then the originals into the archive.
 
         Every step is idempotent, so a crash anywhere here is finished by the
@@ -965,6 +971,18 @@ class Pipeline:
                 str(fsio.free_name(folder, f"{d.stem}.signed.pdf")) if signed_work else None
             )
             d = self.store.update(d.id, self.clock(), receipt=receipt, signed_archive=target)
+        await self._in_io(d.stem, self._delivered_files, d, receipt, folder, signed_work)
+        d = self.store.update(d.id, self.clock(), finalized_at=self.clock())
+        reached("after-finalized-commit")
+        self._release_stem(d)
+        vault_id = d.delivery["vault_document_id"] if d.delivery else None
+        log.info("delivered", drop=d.id, stem=d.stem, vault_document_id=vault_id,
+                 replay=d.duplicate_of is not None)
+
+    def _delivered_files(
+        self, d: Drop, receipt: dict[str, Any], folder: Path, signed_work: Path | None
+    ) -> None:
+        """The file half of finishing a delivery (runs on the stem's I/O thread)."""
         # 1. what the practice reads
         signed_src = signed_work if signed_work and signed_work.exists() else (
             Path(d.signed_archive) if d.signed_archive else None
@@ -990,16 +1008,16 @@ class Pipeline:
             fsio.move(signed_work, Path(d.signed_archive), durable_dir=False)
         fsio.fsync_dir(folder)
         reached("after-archive-signed")
-        self._write_status(d, final=True)
+        self._write_status_raw(_safe_out_stem(d.stem), self._status_doc(d, final=True))
         reached("after-final-status")
-        d = self.store.update(d.id, self.clock(), finalized_at=self.clock())
-        reached("after-finalized-commit")
-        self._release_stem(d)
-        vault_id = d.delivery["vault_document_id"] if d.delivery else None
-        log.info("delivered", drop=d.id, stem=d.stem, vault_document_id=vault_id,
-                 replay=d.duplicate_of is not None)
 
-    def _finalize_rejected(self, d: Drop) -> None:
+    async def _finalize_rejected(self, d: Drop) -> None:
+        await self._in_io(d.stem, self._rejected_files, d)
+        d = self.store.update(d.id, self.clock(), finalized_at=self.clock())
+        self._release_stem(d)
+
+    def _rejected_files(self, d: Drop) -> None:
+        """The file half of finishing a refusal (runs on the stem's I/O thread)."""
         err = d.error or {"code": "internal-error", "message": "", "hint": ""}
         files = [n for n in (d.pdf_name, d.sidecar_name) if n]
         doc = receipts.error_doc(
@@ -1020,10 +1038,8 @@ class Pipeline:
         if d.signed and d.provider_code and d.document_id:
             # Only the drop that signed owns the signed file (a duplicate never signs).
             self._signed_path(d).unlink(missing_ok=True)
-        self._write_status(d, final=True)
+        self._write_status_raw(_safe_out_stem(d.stem), self._status_doc(d, final=True))
         reached("after-rejected-status")
-        d = self.store.update(d.id, self.clock(), finalized_at=self.clock())
-        self._release_stem(d)
 
     def _move_original(self, d: Drop, folder: Path, where: str) -> None:
         """Move the pair away, unless the vendor replaced the PDF since we claimed it:
@@ -1070,21 +1086,60 @@ class Pipeline:
         if d.state is state:
             self._write_status(d)
 
-    def _write_status(self, d: Drop, final: bool = False) -> None:
-        """Rewrite the stem's status file.
+    # Status files, receipts and moves are written on I/O threads, one per stem
+    # bucket so a stem's files keep their order: each fsync (~0.5 ms of kernel time
+    # here, seven per document) then blocks a thread, not the event loop that
+    # feeds the signing workers and the uploads.
+    async def _in_io(self, stem: str, fn: Callable[..., None], *args: Any) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._io_for(stem), functools.partial(fn, *args))
+
+    def _io_for(self, stem: str) -> ThreadPoolExecutor:
+        return self.io[zlib.crc32(stem.encode("utf-8", "surrogateescape")) % len(self.io)]
+
+    def close_io(self) -> None:
+        """Let queued status writes finish (at shutdown, after the documents stopped)."""
+        for ex in self.io:
+            ex.shutdown(wait=True)
+
+    def _write_status(self, d: Drop, crash_point: str | None = None) -> None:
+        """Rewrite the stem's status file (not the final one: that is part of finishing).
 
         A failure to write pauses the daemon (disk full, inbox gone) and is
-        retried later; only the final status, which finishes a document, raises.
+        retried later.
         """
-        try:
-            self._render_status(d, final)
-        except OSError as e:
-            if final:
-                raise
-            self._pause_storage(e)
-            self.status_stale.add(d.id)
+        stem, doc = _safe_out_stem(d.stem), self._status_doc(d, final=False)
 
-    def _render_status(self, d: Drop, final: bool) -> None:
+        def write() -> None:
+            self._write_status_raw(stem, doc)
+            if crash_point:
+                reached(crash_point)
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not serving (tools, tests): write now
+            try:
+                write()
+            except OSError as e:
+                self._status_failed(d.id, e)
+            return
+        fut = loop.run_in_executor(self._io_for(d.stem), write)
+        fut.add_done_callback(functools.partial(self._status_written, d.id))
+
+    def _status_written(self, drop_id: int, fut: asyncio.Future[None]) -> None:
+        if fut.cancelled():
+            return
+        e = fut.exception()
+        if isinstance(e, OSError):
+            self._status_failed(drop_id, e)
+        elif e is not None:
+            log.error("status-write-failed", drop=drop_id, error=type(e).__name__)
+
+    def _status_failed(self, drop_id: int, e: OSError) -> None:
+        self._pause_storage(e)
+        self.status_stale.add(drop_id)
+
+    def _status_doc(self, d: Drop, final: bool) -> dict[str, Any]:
         state = d.state.value
         message = d.message or ""
         if d.state is State.DELIVERED and d.finalized_at is None and not final:
@@ -1106,7 +1161,7 @@ class Pipeline:
             if d.state is State.WAITING_RETRY and d.next_attempt_at else None,
             message=message,
         )
-        self._write_status_raw(_safe_out_stem(d.stem), doc)
+        return doc
 
     def _write_status_raw(self, stem: str, doc: dict[str, Any]) -> None:
         # Atomic and fsynced like every file the practice reads; the folder is not

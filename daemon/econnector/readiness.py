@@ -13,14 +13,14 @@ import enum
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stat:
     size: int
     mtime_ns: int
     ino: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Track:
     """The latest observation of one file and since when it has been unchanged."""
 

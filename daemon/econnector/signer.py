@@ -2,7 +2,7 @@
 
 Why worker processes: a hostile PDF can make any parser loop or allocate
 without bound. Each worker runs under an address-space limit, and each job
-under a timeout after which pebble kills the worker and starts a new one, so
+under a timeout after which the worker is killed and a new one started, so
 the daemon stays up and answers with a specific code.
 
 The signing itself (pyHanko) lives in :mod:`.signworker`, imported only by the
@@ -14,9 +14,12 @@ PKCS#12 reader, the same one pyHanko uses.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import contextlib
+import pickle
+import subprocess
+import sys
 from collections.abc import Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,6 @@ from typing import Any
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pebble import ProcessExpired, ProcessPool
 
 from .errors import Held
 
@@ -90,65 +92,134 @@ class SignOutcome:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _warm_up() -> None:
-    return None
-
-
-# Called by reference in the worker processes; they import pyHanko, we do not.
-def _init_worker(identities: Sequence[tuple[str, str, bytes]], memory_mb: int) -> None:
-    from . import signworker
-
-    signworker.init_worker(identities, memory_mb)
-
-
-def _sign_file(job: SignJob) -> SignOutcome:
-    from . import signworker
-
-    return signworker.sign_file(job)
-
-
 # -- main-process side --------------------------------------------------------
+#
+# Why not pebble (used before): its pool runs three threads in the daemon's
+# process that hand every job and result across with locks and queues; measured
+# on the benchmark, ~290 futex calls per document contending for the GIL with
+# the event loop, and spawn's resource-tracker process (12 MiB). Here a worker
+# is a plain child process speaking pickle over its stdin/stdout (pickle frames
+# are self-delimiting); one job is in flight per worker, its round trip runs in
+# a thread of a small executor (blocking pipe I/O works the same on Windows),
+# and a worker that overruns its timeout is killed, which ends the blocked read.
+
+_WORKER_CMD = "from econnector.signworker import serve; serve()"
+
+
+class _Worker:
+    """One signing process; its pipes are used by one job at a time."""
+
+    def __init__(self, identities: Sequence[tuple[str, str, bytes]], memory_mb: int,
+                 generation: int) -> None:
+        self.generation = generation
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CMD],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in, self._out = self.proc.stdin, self.proc.stdout
+        # The passphrases travel over the pipe, never in argv or the environment.
+        self._send((tuple(identities), memory_mb))
+
+    def _send(self, obj: Any) -> None:
+        pickle.dump(obj, self._in, protocol=pickle.HIGHEST_PROTOCOL)
+        self._in.flush()
+
+    def roundtrip(self, job: SignJob) -> SignOutcome | None:
+        """Blocking: the outcome, or None when the worker died (or was killed)."""
+        try:
+            self._send(job)
+            out = pickle.load(self._out)
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError):
+            return None
+        return out if isinstance(out, SignOutcome) else None
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+    def close(self, wait: float) -> None:
+        """Ask the worker to leave (end of its input); kill it if it does not."""
+        with contextlib.suppress(OSError):
+            self._in.close()
+        try:
+            self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            self._out.close()
+
 
 class SigningPool:
-    """Worker processes holding the unlocked identities; one job per document."""
+    """Worker processes holding the unlocked identities; one job per worker at a time."""
 
     def __init__(self, workers: int, memory_mb: int, timeout: float) -> None:
         self.workers = workers
         self.memory_mb = memory_mb
         self.timeout = timeout
-        self._pool: ProcessPool | None = None
         self._identities: tuple[tuple[str, str, bytes], ...] = ()
+        self._idle: list[_Worker] = []
+        self._all: list[_Worker] = []
+        self._generation = 0
+        self._sem: asyncio.Semaphore | None = None
+        self._exec = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sign-io")
 
     def start(self, identities: Sequence[tuple[str, str, bytes]]) -> None:
-        """(Re)start the workers with these (provider_code, pkcs12 path, passphrase)."""
+        """(Re)start the workers with these (provider_code, pkcs12 path, passphrase).
+
+        They start at once, so importing pyHanko (~1 s each) overlaps the first
+        scan and settle period instead of delaying the first signature.
+        """
         self.stop()
         self._identities = tuple(identities)
-        self._pool = ProcessPool(
-            max_workers=self.workers,
-            initializer=_init_worker,
-            initargs=(self._identities, self.memory_mb),
-            context=multiprocessing.get_context("spawn"),
-        )
-        # pebble starts its workers at the first job; start them now, so importing
-        # pyHanko (~1 s each) overlaps the first scan and settle period instead of
-        # delaying the first signature.
-        self._pool.schedule(_warm_up)
+        self._generation += 1
+        self._idle = [self._spawn() for _ in range(self.workers)]
+        self._all = list(self._idle)
+        self._sem = asyncio.Semaphore(self.workers)
+
+    def _spawn(self) -> _Worker:
+        return _Worker(self._identities, self.memory_mb, self._generation)
 
     async def sign(self, job: SignJob) -> SignOutcome:
-        assert self._pool is not None, "SigningPool.start() first"
-        fut = self._pool.schedule(_sign_file, args=(job,), timeout=self.timeout)
-        try:
-            return await asyncio.wrap_future(fut)
-        except FutureTimeout:
-            return SignOutcome(ok=False, code="pdf-processing-timeout",
-                               params={"seconds": int(self.timeout)})
-        except ProcessExpired:
-            # The worker died (address-space limit, or a crash in native code).
-            return SignOutcome(ok=False, code="pdf-too-complex",
-                               params={"limit": self.memory_mb})
+        assert self._sem is not None, "SigningPool.start() first"
+        sem, generation = self._sem, self._generation
+        async with sem:
+            worker = self._idle.pop()
+            loop = asyncio.get_running_loop()
+            fut = loop.run_in_executor(self._exec, worker.roundtrip, job)
+            try:
+                result = await asyncio.wait_for(asyncio.shield(fut), self.timeout)
+            except TimeoutError:
+                worker.kill()
+                await fut  # the killed worker's pipe ends the blocked read
+                self._replace(worker, generation)
+                return SignOutcome(ok=False, code="pdf-processing-timeout",
+                                   params={"seconds": int(self.timeout)})
+            except asyncio.CancelledError:
+                worker.kill()  # shutdown: the job is redone at the next start
+                self._replace(worker, generation)
+                raise
+            if result is None:
+                # The worker died (address-space limit, or a crash in native code).
+                self._replace(worker, generation)
+                return SignOutcome(ok=False, code="pdf-too-complex",
+                                   params={"limit": self.memory_mb})
+            if generation == self._generation:
+                self._idle.append(worker)
+            return result
 
-    def stop(self) -> None:
-        if self._pool is not None:
-            self._pool.stop()
-            self._pool.join(timeout=10)
-            self._pool = None
+    def _replace(self, dead: _Worker, generation: int) -> None:
+        dead.kill()
+        with contextlib.suppress(ValueError):
+            self._all.remove(dead)
+        dead.close(wait=1.0)
+        if generation == self._generation:  # not restarted meanwhile
+            fresh = self._spawn()
+            self._all.append(fresh)
+            self._idle.append(fresh)
+
+    def stop(self, wait: float = 10.0) -> None:
+        workers, self._all, self._idle = self._all, [], []
+        for w in workers:
+            w.close(wait=wait)

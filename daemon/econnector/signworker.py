@@ -13,10 +13,12 @@ here; results cross the process boundary as plain data (:mod:`.signer`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import io
 import os
+import pickle
 import resource
 import secrets
 from collections.abc import Sequence
@@ -87,7 +89,10 @@ def init_worker(identities: Sequence[tuple[str, str, bytes]], memory_mb: int) ->
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     for provider_code, path, passphrase in identities:
-        _SIGNERS[provider_code] = load_signer(provider_code, Path(path), passphrase)
+        # If one fails here its jobs answer identity-locked (the main process
+        # checked it already, so this takes a file changed in between).
+        with contextlib.suppress(Held):
+            _SIGNERS[provider_code] = load_signer(provider_code, Path(path), passphrase)
 
 
 def _fail(e: EconnectorError) -> SignOutcome:
@@ -205,3 +210,27 @@ def _short(e: BaseException) -> str:
     return text[:200]
 
 
+
+
+def serve() -> None:
+    """A worker's life (see :mod:`.signer`): identities first, then jobs until the
+    end of its input, each answered with its outcome, pickled over the pipes."""
+    inp = os.fdopen(os.dup(0), "rb")
+    out = os.fdopen(os.dup(1), "wb")
+    # Only outcomes go to the parent: stray prints go to stderr, input is empty.
+    os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    try:
+        identities, memory_mb = pickle.load(inp)
+    except (EOFError, pickle.UnpicklingError):
+        return
+    init_worker(identities, memory_mb)
+    while True:
+        try:
+            job = pickle.load(inp)
+        except (EOFError, pickle.UnpicklingError):
+            return
+        pickle.dump(sign_file(job), out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()

@@ -36,7 +36,7 @@ from .states import ACTIVE, Event, State, next_state
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Drop:
     id: int
     stem: str
