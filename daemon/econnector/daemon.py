@@ -78,8 +78,17 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     vault = make_vault_client(cfg)
     pool = SigningPool(cfg.signing.workers, cfg.limits.worker_memory_mb, cfg.limits.worker_timeout)
     pipeline = Pipeline(cfg, store, vault, pool)
-    def poke() -> None:  # runs on the observer thread
-        loop.call_soon_threadsafe(pipeline.hint)
+    # Runs on the observer thread: one loop wake-up per burst of events, not per event.
+    hint_pending = [False]
+
+    def deliver_hint() -> None:
+        hint_pending[0] = False
+        pipeline.hint()
+
+    def poke() -> None:
+        if not hint_pending[0]:
+            hint_pending[0] = True
+            loop.call_soon_threadsafe(deliver_hint)
 
     watcher = Watcher(cfg.folders.outbox, poke, cfg.watch.observer)
     pipeline.on_outbox_changed = lambda: watcher.restart("outbox replaced or back")
