@@ -1,6 +1,6 @@
 """The benchmark: econnector and its peers, same machine, same documents, same vault.
 
-    .venv/bin/python bench/run.py                 # everything (about 13 minutes on 2 cores)
+    .venv/bin/python bench/run.py                 # everything (about 8 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick         # a smoke run (tiny sizes; make test runs it)
     .venv/bin/python bench/run.py --only throughput,peers
 

@@ -119,7 +119,9 @@ class _Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._in, self._out = self.proc.stdin, self.proc.stdout
         # The passphrases travel over the pipe, never in argv or the environment.
-        self._send((tuple(identities), memory_mb))
+        # A worker that died at once (a broken installation) fails its first job.
+        with contextlib.suppress(OSError):
+            self._send((tuple(identities), memory_mb))
 
     def _send(self, obj: Any) -> None:
         pickle.dump(obj, self._in, protocol=pickle.HIGHEST_PROTOCOL)
