@@ -42,26 +42,22 @@ def _cpu(pids: list[int]) -> float:
 
 def rss_mib(pid: int, children: bool = True) -> float:
     """Resident memory of ``pid`` (and by default its children) in MiB."""
-    total = 0
-    for p in tree(pid) if children else [pid]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    return _sum_kib(tree(pid) if children else [pid], "status", "VmRSS:") / 1024
 
 
 def pss_mib(pid: int) -> float:
     """Proportional set size of ``pid`` and its children in MiB: pages shared between
     them (the interpreter, libraries) are split instead of counted once per process."""
+    return _sum_kib(tree(pid), "smaps_rollup", "Pss:") / 1024
+
+
+def _sum_kib(pids: list[int], proc_file: str, prefix: str) -> int:
     total = 0
-    for p in tree(pid):
+    for p in pids:
         try:
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
+            for line in Path(f"/proc/{p}/{proc_file}").read_text().splitlines():
+                if line.startswith(prefix):
                     total += int(line.split()[1])
         except OSError:
             pass
-    return total / 1024
+    return total

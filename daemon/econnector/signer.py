@@ -43,12 +43,17 @@ class SignerInfo:
     not_after: str
 
 
-def identity_info(provider_code: str, path: Path, passphrase: bytes) -> SignerInfo:
-    """Open a PKCS#12 identity; any failure means it stays locked."""
+def read_identity(provider_code: str, path: Path) -> bytes:
+    """The PKCS#12 file's bytes; unreadable means the identity stays locked."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
         raise Held("identity-locked", provider=provider_code, detail=e.strerror) from None
+
+
+def identity_info(provider_code: str, path: Path, passphrase: bytes) -> SignerInfo:
+    """Open a PKCS#12 identity; any failure means it stays locked."""
+    data = read_identity(provider_code, path)
     try:
         key, cert, _ = pkcs12.load_key_and_certificates(data, passphrase)
     except (ValueError, TypeError):

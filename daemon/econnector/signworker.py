@@ -36,7 +36,7 @@ from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
 
 from . import pdfpolicy
 from .errors import EconnectorError, Held, PdfError
-from .signer import DIGEST, SignJob, SignOutcome
+from .signer import DIGEST, SignJob, SignOutcome, read_identity
 
 
 class HeldKeySigner(signers.SimpleSigner):
@@ -60,10 +60,7 @@ class HeldKeySigner(signers.SimpleSigner):
 
 def load_signer(provider_code: str, pkcs12: Path, passphrase: bytes) -> HeldKeySigner:
     """Load a PKCS#12 identity; any failure means the identity stays locked."""
-    try:
-        data = pkcs12.read_bytes()
-    except OSError as e:
-        raise Held("identity-locked", provider=provider_code, detail=e.strerror) from None
+    data = read_identity(provider_code, pkcs12)
     try:
         # load_pkcs12_data builds a plain SimpleSigner whatever class it is called on,
         # so take its parts and keep the parsed key in a HeldKeySigner.
