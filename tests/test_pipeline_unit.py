@@ -63,17 +63,25 @@ def test_a_locked_file_is_retried_with_backoff_not_rejected(tmp_path: Path) -> N
     async def main() -> None:
         vault = make_vault_client(cfg)
         pipe = Pipeline(cfg, store, vault, pool)  # type: ignore[arg-type]
+        # Every status file version as it is written (a retry can replace one within
+        # milliseconds, faster than polling the file would see).
+        write_status = pipe._write_status_raw
+
+        def recording(stem: str, doc: dict[str, Any]) -> None:
+            write_status(stem, doc)
+            if not statuses or statuses[-1] != doc:
+                statuses.append(doc)
+
+        pipe._write_status_raw = recording  # type: ignore[method-assign]
         stop = asyncio.Event()
         runner = asyncio.create_task(pipe.run(stop))
         status = cfg.folders.inbox / "locked.status.json"
         for _ in range(400):
             await asyncio.sleep(0.025)
-            if status.exists():
-                s = json.loads(status.read_text())
-                if not statuses or statuses[-1] != s:
-                    statuses.append(s)
-                if s["state"] in ("delivered", "rejected"):
-                    break
+            if status.exists() and json.loads(status.read_text())["state"] in (
+                "delivered", "rejected"
+            ):
+                break
         stop.set()
         await runner
         await pipe.drain(0)

@@ -73,8 +73,8 @@ def write_bytes(
         f.write(data)
 
 
-def write_text(target: Path, text: str) -> None:
-    write_bytes(target, text.encode("utf-8"))
+def write_text(target: Path, text: str, durable_dir: bool = True) -> None:
+    write_bytes(target, text.encode("utf-8"), durable_dir=durable_dir)
 
 
 def write_json(

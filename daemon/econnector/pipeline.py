@@ -137,12 +137,11 @@ class Pipeline:
         self.ids = Identities()
         self.wake = asyncio.Event()
         self.scan_hint = False
+        self.next_recheck: float | None = None
+        self.max_inflight = max(4, cfg.signing.workers * 2 + cfg.vault.concurrency * 2)
         # At most this many drops are claimed and unfinished at once: a backlog of
         # thousands is taken in slices, so the first receipts come at once and
         # memory stays bounded.
-        self.max_claimed = 0
-        self.next_recheck: float | None = None
-        self.max_inflight = max(4, cfg.signing.workers * 2 + cfg.vault.concurrency * 2)
         self.max_claimed = max(256, self.max_inflight * 16)
         self.vault_sem = asyncio.Semaphore(cfg.vault.concurrency)
         self.sign_sem = asyncio.Semaphore(cfg.signing.workers * 2)
@@ -992,14 +991,8 @@ class Pipeline:
         if signed_src is not None and signed_src.exists():
             fsio.copy_atomic(signed_src, self.inbox / f"{d.stem}.signed.pdf", durable_dir=False)
         reached("after-signed-copy")
-        fsio.write_json(self.inbox / f"{d.stem}.receipt.json", receipt,
-                        crash_point="mid-receipt-write", durable_dir=False)
-        reached("after-receipt-json")
-        fsio.write_bytes(self.inbox / f"{d.stem}.receipt.txt",
-                         receipts.receipt_text(receipt, d.language or self.cfg.default_language)
-                         .encode("utf-8"), durable_dir=False)
-        fsio.fsync_dir(self.inbox)
-        reached("after-receipt-txt")
+        self._write_answer(d.stem, "receipt", receipt, receipts.receipt_text(
+            receipt, d.language or self.cfg.default_language))
         # 2. only now, with the receipt durable, do the originals leave the outbox
         folder.mkdir(parents=True, exist_ok=True)
         reached("before-archive-move")
@@ -1008,7 +1001,7 @@ class Pipeline:
             fsio.move(signed_work, Path(d.signed_archive), durable_dir=False)
         fsio.fsync_dir(folder)
         reached("after-archive-signed")
-        self._write_status_raw(_safe_out_stem(d.stem), self._status_doc(d, final=True))
+        self._write_final_status(d)
         reached("after-final-status")
 
     async def _finalize_rejected(self, d: Drop) -> None:
@@ -1024,22 +1017,28 @@ class Pipeline:
             code=err["code"], message=err["message"], hint=err["hint"], field=err.get("field"),
             document_id=d.document_id, files=files, rejected_at=iso(d.updated_at),
         )
-        base = _safe_out_stem(d.stem)
-        fsio.write_json(self.inbox / f"{base}.error.json", doc, crash_point="mid-error-write",
-                        durable_dir=False)
-        reached("after-error-json")
-        fsio.write_bytes(self.inbox / f"{base}.error.txt",
-                         receipts.error_text(doc, d.language or self.cfg.default_language)
-                         .encode("utf-8"), durable_dir=False)
-        fsio.fsync_dir(self.inbox)
-        reached("after-error-txt")
+        self._write_answer(_safe_out_stem(d.stem), "error", doc, receipts.error_text(
+            doc, d.language or self.cfg.default_language))
         self._move_original(d, self.failed, "failed")
         fsio.fsync_dir(self.failed)
         if d.signed and d.provider_code and d.document_id:
             # Only the drop that signed owns the signed file (a duplicate never signs).
             self._signed_path(d).unlink(missing_ok=True)
-        self._write_status_raw(_safe_out_stem(d.stem), self._status_doc(d, final=True))
+        self._write_final_status(d)
         reached("after-rejected-status")
+
+    def _write_answer(self, base: str, kind: str, doc: dict[str, Any], text: str) -> None:
+        """``<base>.<kind>.json`` and ``.txt`` (a receipt or an error), each fsynced, then
+        one sync of the inbox folder for both (and for the signed copy before them)."""
+        fsio.write_json(self.inbox / f"{base}.{kind}.json", doc,
+                        crash_point=f"mid-{kind}-write", durable_dir=False)
+        reached(f"after-{kind}-json")
+        fsio.write_text(self.inbox / f"{base}.{kind}.txt", text, durable_dir=False)
+        fsio.fsync_dir(self.inbox)
+        reached(f"after-{kind}-txt")
+
+    def _write_final_status(self, d: Drop) -> None:
+        self._write_status_raw(_safe_out_stem(d.stem), self._status_doc(d, final=True))
 
     def _move_original(self, d: Drop, folder: Path, where: str) -> None:
         """Move the pair away, unless the vendor replaced the PDF since we claimed it:
@@ -1115,15 +1114,7 @@ class Pipeline:
             if crash_point:
                 reached(crash_point)
 
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not serving (tools, tests): write now
-            try:
-                write()
-            except OSError as e:
-                self._status_failed(d.id, e)
-            return
-        fut = loop.run_in_executor(self._io_for(d.stem), write)
+        fut = asyncio.get_running_loop().run_in_executor(self._io_for(d.stem), write)
         fut.add_done_callback(functools.partial(self._status_written, d.id))
 
     def _status_written(self, drop_id: int, fut: asyncio.Future[None]) -> None:

@@ -114,9 +114,7 @@ _WORKER_CMD = "from econnector.signworker import serve; serve()"
 class _Worker:
     """One signing process; its pipes are used by one job at a time."""
 
-    def __init__(self, identities: Sequence[tuple[str, str, bytes]], memory_mb: int,
-                 generation: int) -> None:
-        self.generation = generation
+    def __init__(self, identities: Sequence[tuple[str, str, bytes]], memory_mb: int) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _WORKER_CMD],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
@@ -186,7 +184,7 @@ class SigningPool:
         self._sem = asyncio.Semaphore(self.workers)
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._identities, self.memory_mb, self._generation)
+        return _Worker(self._identities, self.memory_mb)
 
     async def sign(self, job: SignJob) -> SignOutcome:
         assert self._sem is not None, "SigningPool.start() first"

@@ -34,7 +34,7 @@ from pyhanko.pdf_utils.misc import PdfError as HankoPdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
 
-from . import pdfpolicy
+from . import fsio, pdfpolicy
 from .errors import EconnectorError, Held, PdfError
 from .signer import DIGEST, SignJob, SignOutcome, read_identity
 
@@ -180,13 +180,7 @@ def _sign(job: SignJob) -> SignOutcome:
         if os.path.exists(tmp):
             os.unlink(tmp)
     if not small:
-        h = hashlib.sha256()
-        size = 0
-        with open(job.dst, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-                size += len(chunk)
-        sha256 = h.hexdigest()
+        sha256, size = fsio.sha256_file(Path(job.dst)), os.path.getsize(job.dst)
     return SignOutcome(
         ok=True, sha256=sha256, size=size, pages=pages, input_size=input_size,
         signed_at=signed_at.isoformat(),

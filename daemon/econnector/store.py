@@ -196,12 +196,10 @@ class Store:
         """Apply ``event`` (validated against the pure table) and ``fields`` atomically."""
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            state, signed_sha = self.conn.execute(
-                "SELECT state, signed_sha256 FROM drops WHERE id = ?", [drop_id]).fetchone()
-            cur_state = State(state)
-            signed = fields.get("signed_sha256", signed_sha) is not None
+            before = self.get(drop_id)  # exact: this process is the only writer
+            cur_state = before.state
+            signed = fields.get("signed_sha256", before.signed_sha256) is not None
             new = next_state(cur_state, event, signed=signed)
-            before = self.get(drop_id)
             self._update(drop_id, now, {**fields, "state": new})
             self._insert("transitions", {
                 "drop_id": drop_id, "from_state": cur_state.value, "to_state": new.value,

@@ -55,13 +55,7 @@ class _Hint(FileSystemEventHandler):
         self.poke = poke
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write", "deleted") or event.is_directory:
-            # Reading (ours included: EOF checks, hashing, signing) changes nothing;
-            # files leaving (ours: archive moves) bring nothing new to claim; the
-            # folder's own events duplicate its files'. The periodic rescan sees
-            # all of it anyway.
-            return
-        self.poke()
+        self.poke()  # only HINT_EVENTS reach here (watchdog applies the filter)
 
 
 class _OverflowListener(logging.Handler):
