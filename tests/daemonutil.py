@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,13 +253,18 @@ def write_config(
 
 
 @contextlib.contextmanager
-def running_daemon(config: Path, env: dict[str, str] | None = None) -> Iterator[Daemon]:
-    """The real ``econnector run`` process; on exit it must stop cleanly on SIGTERM."""
+def running_daemon(
+    config: Path, env: dict[str, str] | None = None, prefix: Sequence[str] = ()
+) -> Iterator[Daemon]:
+    """The real ``econnector run`` process; on exit it must stop cleanly on SIGTERM.
+
+    ``prefix`` goes before the command (e.g. ``setpriv ...`` to run it with fewer
+    privileges)."""
     root = config.parent / yaml.safe_load(config.read_text())["folders"]["root"]
     stderr_path = root / "daemon.stderr"
     with stderr_path.open("wb") as err:
         proc = subprocess.Popen(
-            econnector_cmd("run", "-c", str(config)),
+            [*prefix, *econnector_cmd("run", "-c", str(config))],
             stdout=err,
             stderr=subprocess.STDOUT,
             env={**subprocess_env(), **(env or {})},

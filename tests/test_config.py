@@ -133,3 +133,14 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2 and "config file not found" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_folders_group_is_a_name_or_a_gid() -> None:
+    cfg = parse(with_("folders.group", "practice"))
+    assert cfg.folders.group == "practice" and cfg.folders.root == Path("/etc/ec/data")
+    assert parse(with_("folders.group", 1001)).folders.group == 1001
+    assert parse(MINIMAL).folders.group is None
+    for bad in ("", -1, 1.5, ["practice"]):
+        with pytest.raises(ConfigError) as e:
+            parse(with_("folders.group", bad))
+        assert e.value.message.startswith("folders.group: ")

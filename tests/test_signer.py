@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -135,11 +137,8 @@ def test_page_limit(loaded: None, tmp_path: Path) -> None:
 
 
 def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path: Path) -> None:
-    import os
-
-    # A FIFO without a writer: opening it blocks the worker for ever, deterministically.
-    stuck = tmp_path / "stuck.pdf"
-    os.mkfifo(stuck)
+    # A stopped worker never answers, deterministically (a FIFO no longer blocks it:
+    # outbox files are opened non-blocking and refused unless regular).
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("after"))
     pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=5.0)
@@ -147,7 +146,8 @@ def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path
     async def scenario() -> None:
         pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
         first = pool._all[0].proc
-        out = await pool.sign(job(stuck, tmp_path / "out.pdf"))
+        os.kill(first.pid, signal.SIGSTOP)
+        out = await pool.sign(job(src, tmp_path / "out.pdf"))
         assert (out.ok, out.code) == (False, "pdf-processing-timeout")
         assert out.params == {"seconds": 5}
         assert first.poll() is not None  # the stuck worker was killed ...
@@ -164,20 +164,17 @@ def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path
 def test_pool_answers_for_a_worker_that_dies(ident: TestIdentity, tmp_path: Path) -> None:
     """A worker killed mid-job (as the kernel does when it runs out of memory) is a
     'too complex' document, and the next document gets a fresh worker."""
-    import os
-    import signal
 
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("after"))
-    stuck = tmp_path / "stuck.pdf"
-    os.mkfifo(stuck)
     pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=60.0)
 
     async def scenario() -> None:
         pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
         victim = pool._all[0].proc
-        task = asyncio.ensure_future(pool.sign(job(stuck, tmp_path / "out.pdf")))
-        await asyncio.sleep(3.0)  # the worker is blocked opening the FIFO
+        os.kill(victim.pid, signal.SIGSTOP)  # mid-job for as long as we like
+        task = asyncio.ensure_future(pool.sign(job(src, tmp_path / "out.pdf")))
+        await asyncio.sleep(1.0)
         os.kill(victim.pid, signal.SIGKILL)
         out = await task
         assert (out.ok, out.code) == (False, "pdf-too-complex")

@@ -92,7 +92,7 @@ def make_client(
         return VaultClient(
             "http://vault.local",
             token or LOCAL_TOKEN,
-            transport=local_transport(tmp_path / "local-vault"),
+            transport=local_transport(tmp_path / "local-vault", [PROVIDER]),
         )
 
     yield factory
@@ -150,7 +150,7 @@ def test_health_and_digital_status(make_client: Factory) -> None:
 def test_local_transport_persists_to_its_data_dir(tmp_path: Path, files: dict[str, Path]) -> None:
     async def upload_once() -> Delivery:
         async with VaultClient(
-            "http://vault.local", LOCAL_TOKEN, transport=local_transport(tmp_path / "v")
+            "http://vault.local", LOCAL_TOKEN, transport=local_transport(tmp_path / "v", [PROVIDER])
         ) as client:
             return await client.upload(metadata("persist"), files["signed"], key_for("persist"))
 
@@ -393,7 +393,7 @@ def test_request_logs_do_not_hold_the_matricule(
 ) -> None:
     async def scenario() -> str:
         async with VaultClient(
-            "http://vault.local", LOCAL_TOKEN, transport=local_transport(tmp_path / "v")
+            "http://vault.local", LOCAL_TOKEN, transport=local_transport(tmp_path / "v", [PROVIDER])
         ) as client:
             return await client.digital_status(MATRICULE)
 

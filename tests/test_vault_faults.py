@@ -171,7 +171,7 @@ def test_without_the_flag_the_control_api_is_404(tmp_path: Path) -> None:
 
 
 def _refusal(tmp_path: Path, command: list[str]) -> tuple[int, str]:
-    (tmp_path / "tok").write_text("t0ken\n", "utf-8")
+    (tmp_path / "tok").write_text("t0ken 90812100\n", "utf-8")
     done = subprocess.run(
         [*command, "--data", str(tmp_path / "d"), "--token-file", str(tmp_path / "tok")],
         capture_output=True,

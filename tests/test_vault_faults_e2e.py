@@ -19,6 +19,7 @@ from daemonutil import (
 )
 from test_crash_points import vault_records
 from vaultutil import (
+    TEST_PROVIDERS,
     VaultProcess,
     add_fault,
     clear_faults,
@@ -31,11 +32,32 @@ from vaultutil import (
 pytestmark = pytest.mark.e2e
 
 
+TRANSIENT = [
+    {"kind": "status", "status": 503, "count": 3},
+    {"kind": "status", "status": 502, "count": 2},
+    {"kind": "status", "status": 500, "count": 1},
+    {"kind": "reset", "count": 2},
+    {"kind": "stall", "seconds": 3, "count": 1},
+    {"kind": "drop-after-commit", "count": 1},
+    {"kind": "slow", "bytes_per_second": 5, "count": 1},
+]
+
+
+def _provider_for(spec: dict) -> str:  # type: ignore[type-arg]
+    """A provider code of its own per fault, so records can be counted per test."""
+    import zlib
+
+    return f"96{zlib.crc32(repr(sorted(spec.items())).encode()) % 10**6:06d}"
+
+
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("vault")
+    token = "test-token-0123456789"
+    # The vault token acts only for the provider codes it lists (issue #8).
+    providers = [*TEST_PROVIDERS, *(_provider_for(s) for s in TRANSIENT)]
     with running_vault(folder, enable_faults=True, patients={"1953010100115": "red"},
-                       max_document_mb=0.1) as vp:
+                       max_document_mb=0.1, token=token, tokens={token: providers}) as vp:
         yield vp
 
 
@@ -49,24 +71,14 @@ def _cfg(tmp_path: Path, vault: VaultProcess, provider: str, **extra: dict) -> P
 
 @pytest.mark.parametrize(
     "spec",
-    [
-        {"kind": "status", "status": 503, "count": 3},
-        {"kind": "status", "status": 502, "count": 2},
-        {"kind": "status", "status": 500, "count": 1},
-        {"kind": "reset", "count": 2},
-        {"kind": "stall", "seconds": 3, "count": 1},
-        {"kind": "drop-after-commit", "count": 1},
-        {"kind": "slow", "bytes_per_second": 5, "count": 1},
-    ],
+    TRANSIENT,
     ids=lambda s: f"{s['kind']}-{s.get('status', s.get('count'))}",
 )
 def test_transient_faults_end_in_exactly_one_delivery(
     tmp_path: Path, vault: VaultProcess, spec: dict  # type: ignore[type-arg]
 ) -> None:
     clear_faults(vault)
-    import zlib
-
-    provider = f"96{zlib.crc32(repr(sorted(spec.items())).encode()) % 10**6:06d}"
+    provider = _provider_for(spec)
     cfg = _cfg(tmp_path, vault, provider)
     before = fault_counts(vault).get(spec["kind"], 0)
     add_fault(vault, **spec)

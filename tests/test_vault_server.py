@@ -442,7 +442,9 @@ def test_sigterm_stops_the_server_with_exit_code_0(tmp_path: Path) -> None:
         assert "Traceback" not in vp.log()
 
 
-def refusal(tmp_path: Path, *extra: str, tokens: str | None = "t0ken\n") -> tuple[int, str]:
+def refusal(
+    tmp_path: Path, *extra: str, tokens: str | None = "t0ken 90812100\n"
+) -> tuple[int, str]:
     args = ["--data", str(tmp_path / "d"), "--port", "1", "--token-file", str(tmp_path / "tok")]
     if tokens is not None:
         (tmp_path / "tok").write_text(tokens, "utf-8")
@@ -461,9 +463,13 @@ def refusal(tmp_path: Path, *extra: str, tokens: str | None = "t0ken\n") -> tupl
     [
         (None, [], "does not exist"),
         ("# only a comment\n\n   \n", [], "holds no token"),
-        ("t0ken\n", ["--tls-cert", "/nonexistent/c.pem"], "must be given together"),
-        ("t0ken\n", ["--tls-cert", "/nonexistent/c", "--tls-key", "/nonexistent/k"], "TLS"),
-        ("t0ken\n", ["--patients", "/nonexistent/p.yaml"], "patients file"),
+        ("t0ken 90812100\n", ["--tls-cert", "/nonexistent/c.pem"], "must be given together"),
+        (
+            "t0ken 90812100\n",
+            ["--tls-cert", "/nonexistent/c", "--tls-key", "/nonexistent/k"],
+            "TLS",
+        ),
+        ("t0ken 90812100\n", ["--patients", "/nonexistent/p.yaml"], "patients file"),
     ],
 )
 def test_bad_startup_input_exits_2_with_one_line(

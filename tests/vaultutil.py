@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,28 @@ REPO = Path(__file__).resolve().parents[1]
 DAEMON_SRC = REPO / "daemon"
 PROVIDER = "90812100"
 MATRICULE = "1984123112345"
+# The provider codes the default test tokens act for: every code the test suite
+# and the benchmarks upload or bill under (the vault refuses all others).
+TEST_PROVIDERS: tuple[str, ...] = (
+    PROVIDER,
+    "90555500",
+    "90812200",
+    "90812300",
+    "90812400",
+    "95000409",
+    "95000422",
+    "95000429",
+    "55501234",
+    *(f"7{n:07d}" for n in range(1, 100)),  # test_vault_faults: one code per test
+    *(f"9{n:03d}0000" for n in range(100)),  # test_crash_points: one code per crash point
+)
+
+
+def token_file_text(tokens: Mapping[str, Iterable[str]]) -> str:
+    """A vault token file: one line per token, then its comma-separated provider codes."""
+    lines = ["# test tokens", ""]
+    lines += [f"{token} {','.join(codes)}" for token, codes in tokens.items()]
+    return "\n".join(lines) + "\n"
 
 # -- PDFs -----------------------------------------------------------------------------------------
 
@@ -299,6 +321,16 @@ def _wait_healthy(vp: VaultProcess, deadline: float) -> None:
     raise RuntimeError(f"vault did not become healthy:\n{vp.log()}")
 
 
+def _soft_nofile(soft: int) -> Callable[[], None]:
+    def apply() -> None:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return apply
+
+
 @contextlib.contextmanager
 def running_vault(
     folder: Path,
@@ -309,15 +341,25 @@ def running_vault(
     token: str = "test-token-0123456789",
     port: int | None = None,
     enable_faults: bool = False,
+    tokens: Mapping[str, Iterable[str]] | None = None,
+    extra_args: Sequence[str] = (),
+    nofile_soft: int | None = None,
 ) -> Iterator[VaultProcess]:
     """The real ``python -m econnector.vault.server`` on a free loopback port, healthy.
 
     ``enable_faults`` passes ``--enable-faults``: drive it with :func:`add_fault`,
-    :func:`clear_faults` and :func:`fault_counts`.
+    :func:`clear_faults` and :func:`fault_counts`. ``tokens`` maps each token to
+    its provider codes (default: ``token`` and ``second-token``, both acting for
+    :data:`TEST_PROVIDERS`); ``extra_args`` go to the server as they are;
+    ``nofile_soft`` starts it with that soft open-file limit (as a shell with
+    ``ulimit -Sn`` would).
     """
     folder.mkdir(parents=True, exist_ok=True)
     token_file = folder / "tokens.txt"
-    token_file.write_text(f"# test tokens\n\n{token}\nsecond-token\n", "utf-8")
+    grants = tokens if tokens is not None else {
+        token: TEST_PROVIDERS, "second-token": TEST_PROVIDERS
+    }
+    token_file.write_text(token_file_text(grants), "utf-8")
     args = ["--data", str(folder / "data"), "--host", "127.0.0.1", "--token-file", str(token_file)]
     if tls:
         args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
@@ -329,6 +371,7 @@ def running_vault(
         args += ["--max-document-mb", str(max_document_mb)]
     if enable_faults:
         args.append("--enable-faults")
+    args += extra_args
     scheme = "https" if tls else "http"
     log_path = folder / "server.log"
     for _attempt in range(3):  # the free port may be taken between probe and bind
@@ -340,6 +383,7 @@ def running_vault(
                 stderr=subprocess.STDOUT,
                 env=subprocess_env(),
                 text=True,
+                preexec_fn=_soft_nofile(nofile_soft) if nofile_soft else None,
             )
         vp = VaultProcess(
             proc,

@@ -42,12 +42,18 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import config
+    from . import config, filemodes, hardening
 
+    # This process will hold passphrases: no core file, not dumpable, and nothing
+    # it creates is readable by others unless given a mode on purpose (filemodes).
+    hardening.harden_process()
+    hardening.private_umask()
     cfg = _load(args)
+    hardening.forbid_env(hardening.secret_env_names(cfg))
     problems = config.check_usable(cfg)
     if problems:
         raise ConfigError(problems[0])
+    filemodes.set_policy(filemodes.policy_for(cfg.folders, config.folder_gid(cfg)))
     from . import daemon, logs
 
     logs.configure(cfg.log_file, cfg.log_level)

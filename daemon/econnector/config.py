@@ -44,8 +44,17 @@ SCHEMA: dict[str, Any] = {
             "required": ["root"],
             "description": "Each folder defaults to <root>/<name>.",
             "properties": {
-                k: {"type": "string", "minLength": 1}
-                for k in ("root", "outbox", "inbox", "archive", "failed", "work")
+                **{
+                    k: {"type": "string", "minLength": 1}
+                    for k in ("root", "outbox", "inbox", "archive", "failed", "work")
+                },
+                "group": {
+                    "type": ["string", "integer"], "minLength": 1, "minimum": 0,
+                    "description": "the practice group (name or gid) that may read inbox/, "
+                                   "archive/ and failed/ (folders 2750, files 0640) and "
+                                   "write an outbox econnector creates (2770); without it "
+                                   "only the service user can (0700/0600)",
+                },
             },
         },
         "watch": {
@@ -175,6 +184,8 @@ class Folders:
     archive: Path
     failed: Path
     work: Path
+    root: Path | None = None
+    group: str | int | None = None  # folders.group as written; filemodes.resolve_group
 
 
 @dataclass(frozen=True)
@@ -310,7 +321,9 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
     def folder(name: str) -> Path:
         return _resolve(base, f.get(name)) or root / name
 
-    folders = Folders(*(folder(n) for n in ("outbox", "inbox", "archive", "failed", "work")))
+    folders = Folders(outbox=folder("outbox"), inbox=folder("inbox"), archive=folder("archive"),
+                      failed=folder("failed"), work=folder("work"), root=root,
+                      group=f.get("group"))
     w = doc.get("watch", {})
     lim = doc.get("limits", {})
     sig = doc.get("signing", {})
@@ -394,18 +407,44 @@ def load(path: Path) -> Config:
     return parse(doc, path.resolve().parent, path)
 
 
+def folder_gid(cfg: Config) -> int | None:
+    """``folders.group`` as a gid (raises ConfigError when unknown or unusable)."""
+    from .filemodes import group_usable, resolve_group
+
+    try:
+        gid = resolve_group(cfg.folders.group)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if gid is not None and not group_usable(gid):
+        raise ConfigError(
+            f"the service user is not a member of group {cfg.folders.group}, so it cannot "
+            "give the practice its files; add it (usermod -aG GROUP USER, or "
+            "SupplementaryGroups= in the unit)", "folders.group")
+    return gid
+
+
 def check_usable(cfg: Config) -> list[str]:
-    """Problems that stop the daemon from running (folders, key files, vault secrets)."""
-    problems: list[str] = []
+    """Problems that stop the daemon from running (folders, key files, vault secrets).
+
+    Creates missing folders with their modes and fixes the modes of those
+    econnector owns (:mod:`.filemodes`); refuses secret files others may read
+    (:mod:`.hardening`).
+    """
+    from .filemodes import prepare_folders
+    from .hardening import exposed_secret_files
+
+    try:
+        gid = folder_gid(cfg)
+    except ConfigError as e:
+        return [e.message]
+    problems: list[str] = prepare_folders(cfg.folders, cfg.folders.root, gid)
     for name in ("outbox", "inbox", "archive", "failed", "work"):
         p: Path = getattr(cfg.folders, name)
-        try:
-            p.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            problems.append(f"folders.{name}: cannot create {p}: {e.strerror}")
+        if any(x.startswith(f"folders.{name}:") for x in problems):
             continue
         if not os.access(p, os.W_OK | os.X_OK):
             problems.append(f"folders.{name}: {p} is not writable")
+    problems += exposed_secret_files(cfg)
     for i, ident in enumerate(cfg.identities):
         if not ident.pkcs12.is_file():
             problems.append(f"identities[{i}].pkcs12: no such file {ident.pkcs12}")

@@ -165,6 +165,18 @@ CATALOG: dict[str, Spec] = {
         "nothing was sent.",
         "Drop the PDF and its sidecar again if the document should still be sent.",
     ),
+    "file-not-regular": Spec(
+        "The file {name} is {kind}, not a regular file; econnector never follows links "
+        "or reads from pipes or devices, and nothing was signed or sent.",
+        "Write the PDF and its sidecar as plain files in outbox/ (no shortcuts or links), "
+        "then drop them again.",
+    ),
+    "file-replaced": Spec(
+        "The file {name} was replaced or changed while econnector was processing it; "
+        "the version that was checked was not sent. A new version is processed as a new drop.",
+        "Write each file once, under a temporary name, and rename it into outbox/ when "
+        "complete; do not change a pair after dropping it.",
+    ),
     "duplicate-document-id": Spec(
         "The document_id {value} of provider {provider} was already sent with other content.",
         "Give a corrected document a new document_id; a document cannot be changed once sent.",
@@ -205,6 +217,22 @@ CATALOG: dict[str, Spec] = {
     "pdf-embedded-executable": Spec(
         "The PDF embeds an executable file ({name}); refused by policy.",
         "Remove the attachment; data attachments such as Factur-X XML are fine.",
+    ),
+    "pdf-xfa": Spec(
+        "The PDF contains an XFA form (scripted, deprecated since PDF 2.0, and not what a "
+        "PAdES signature can fix); refused by policy.",
+        "Export the document flattened, or as a plain AcroForm PDF without XFA.",
+    ),
+    "pdf-embedded-pdf-action": Spec(
+        "The PDF contains a GoToE action, which opens a PDF embedded in it; refused by policy.",
+        "Export the document without links that open attached PDFs; attachments themselves "
+        "are fine.",
+    ),
+    "pdf-remote-action": Spec(
+        "The PDF contains a {action} action pointing outside the document ({target}); "
+        "refused by policy.",
+        "Export the document without actions that submit, import or open remote or network "
+        "files; links to http, https and mailto addresses are fine.",
     ),
     "pdf-too-many-pages": Spec(
         "The PDF has {pages} pages; at most {limit} are accepted.",
@@ -273,6 +301,13 @@ CATALOG: dict[str, Spec] = {
         "econnector failed unexpectedly ({detail}).",
         "Report this to IT with the econnector log; the original is kept.",
     ),
+    # -- the installation (check-config and start; exit 2, never in an error file) --
+    "secret-file-exposed": Spec(
+        "{what}: the secret file {path} has mode {mode} ({how}); econnector refuses to "
+        "start with a secret other users can read or change.",
+        "Fix: chmod 600 {path} (owned by the service user; or 640 with a group that "
+        "only the service is in), then run 'econnector check-config' again.",
+    ),
 }
 
 
@@ -282,9 +317,16 @@ class _Params(dict[str, Any]):
 
 
 def render(code: str, params: dict[str, Any]) -> tuple[str, str]:
-    """Message and hint for ``code``; unknown codes render as internal errors."""
+    """Message and hint for ``code``; unknown codes render as internal errors.
+
+    Text parameters are escaped here, once for every output (error files, status
+    files, the CLI): a file name or a value may hold terminal escapes, newlines,
+    bidi overrides or bytes that are not UTF-8.
+    """
+    from .names import shown  # names imports the contract, which imports this module
+
     spec = CATALOG.get(code) or CATALOG["internal-error"]
-    p = _Params(params)
+    p = _Params({k: shown(v, 400) if isinstance(v, str) else v for k, v in params.items()})
     return spec.message.format_map(p), spec.hint.format_map(p)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from . import filemodes
 from .crashpoints import reached
 
 CHUNK = 1024 * 1024
@@ -48,8 +49,14 @@ def atomic_writer(
 ) -> Iterator[IO[bytes]]:
     """Yield a binary file that replaces ``target`` atomically when the block succeeds."""
     tmp = temp_name(target)
-    f = open(tmp, "xb")  # noqa: SIM115 - closed below on every path
+    # With a mode policy (the daemon), the temp file is private from its first byte
+    # and gets its final mode and group (filemodes) before anything is written.
+    policy = filemodes.current()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                 0o600 if policy is not None else 0o666)
+    f = os.fdopen(fd, "wb")
     try:
+        filemodes.fix_fd(fd, target)
         yield f
         f.flush()
         os.fsync(f.fileno())
@@ -130,6 +137,7 @@ def move(src: Path, target: Path, durable_dir: bool = True) -> None:
         copy_atomic(src, target)
         src.unlink()
         fsync_dir(src.parent)
+    filemodes.fix_moved(target)  # archive/failed: the practice group's mode, not the source's
     if durable_dir:
         fsync_dir(target.parent)
 

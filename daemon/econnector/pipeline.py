@@ -27,18 +27,19 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import sqlite3
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
-from . import contract, fsio, readiness, receipts
+from . import contract, filemodes, fsio, names, readiness, receipts, safeopen
 from .backoff import compute_backoff
 from .config import Config
 from .crashpoints import reached
@@ -71,8 +72,16 @@ log = structlog.get_logger("econnector.pipeline")
 # Threads writing the practice's files (see Pipeline._in_io).
 IO_THREADS = 2
 
+# A receipt read back to rebuild a lost database is a few KiB; more is not ours.
+RECEIPT_MAX_BYTES = 1024 * 1024
+
 # An upload shorter than this does not get its own 'delivering' status write.
 DELIVERING_STATUS_DELAY = 1.0
+
+# OS errors that retrying cannot mend, and how often any internal error may recur
+# before the document stops being retried (a loop would hold a claim slot forever).
+PERMANENT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL, errno.EFBIG})
+MAX_INTERNAL_ATTEMPTS = 6
 
 # OS errors that mean "the disk or a folder is unusable right now", not "this
 # document is bad": the pipeline pauses and retries instead of failing documents.
@@ -93,6 +102,7 @@ class StemFiles:
     pdf: str | None = None
     sidecars: list[str] = field(default_factory=list)
     stem_ok: bool = True
+    irregular: list[tuple[str, str]] = field(default_factory=list)  # (name, what it is)
 
 
 @dataclass
@@ -132,6 +142,10 @@ class Pipeline:
         self.tracks: dict[str, readiness.Track] = {}
         self.waiting: dict[str, str] = {}  # stem -> waiting reason we last wrote
         self.busy_stems: dict[str, int] = {}  # stem -> drop id in progress
+        self.released: set[str] = set()  # stems finished since the current scan began
+        # Drops that failed in a way retrying cannot mend: kept (a person looks, a
+        # restart tries once more) without holding a claim slot or looping.
+        self.parked: set[int] = set()
         self.due = DueQueue()  # drop id -> wall time when it may run
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.ids = Identities()
@@ -163,7 +177,7 @@ class Pipeline:
     def prepare(self) -> None:
         self.prepared = True
         for p in (self.outbox, self.inbox, self.archive, self.failed, self.signed_dir):
-            p.mkdir(parents=True, exist_ok=True)
+            filemodes.ensure_dir(p)
         self._clean_temp(self.inbox)
         self._clean_temp(self.signed_dir)
         self.unlock_identities(start_pool=True)
@@ -184,17 +198,20 @@ class Pipeline:
         """
         count = 0
         for path in sorted(self.inbox.glob("*.receipt.json")):
+            stem = path.name[: -len(".receipt.json")]
+            if not names.stem_ok(stem):
+                continue  # never one of ours
             try:
-                receipt = json.loads(path.read_text("utf-8"))
+                # Through a descriptor: another user may have put a FIFO or a link here.
+                receipt = json.loads(safeopen.read_limited(path, RECEIPT_MAX_BYTES))
                 if receipt.get("schema") != receipts.RECEIPT_SCHEMA:
                     continue
-                stem = path.name[: -len(".receipt.json")]
                 signed = self.inbox / f"{stem}.signed.pdf"
                 self.store.import_delivered(stem, receipt, self.clock(),
                                             str(signed) if signed.exists() else None)
                 count += 1
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                log.warning("rebuild-skipped", file=path.name, error=type(e).__name__)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, Rejected) as e:
+                log.warning("rebuild-skipped", stem=names.ref(stem), error=type(e).__name__)
         if count:
             log.warning("state-rebuilt-from-inbox", deliveries=count)
 
@@ -265,7 +282,10 @@ class Pipeline:
                 periodic = mono >= next_rescan
                 self.scan_hint = False
                 last_scan = mono
-                self.scan()
+                try:
+                    await self.scan()
+                except Exception as e:  # a bug in one pass never stops the daemon
+                    log.exception("scan-failed", error=type(e).__name__)
                 # A scan costs O(files in the outbox); with a backlog of thousands,
                 # hinted scans are spaced so they take at most ~1/5 of the time.
                 hint_gap = max(base_gap, 5 * (self.mono() - mono))
@@ -326,7 +346,7 @@ class Pipeline:
         """Can we write every folder again? Then resume the documents that waited."""
         try:
             for folder in (self.inbox, self.archive, self.failed, self.signed_dir):
-                folder.mkdir(parents=True, exist_ok=True)
+                filemodes.ensure_dir(folder)
                 fsio.write_bytes(folder / ".econnector-probe", b"ok")
                 (folder / ".econnector-probe").unlink()
         except OSError as e:
@@ -389,14 +409,20 @@ class Pipeline:
                     self.due[d.id] = 0.0
 
     # ------------------------------------------------------------------ scanning
-    def scan(self) -> None:
-        """One pass over the outbox: the source of truth, whatever the events said."""
+    async def scan(self) -> None:
+        """One pass over the outbox: the source of truth, whatever the events said.
+
+        The listing and every read of a file run on a thread (a name can be a FIFO
+        or sit on a share that stalls); the decisions run here. Stems released by
+        a finishing document while the listing ran are left for the next pass: the
+        listing may still show files that have just been archived.
+        """
         now_m = self.mono()
-        groups: dict[str, StemFiles] = {}
-        seen: set[str] = set()
+        self.released = set()
         try:
-            st = os.stat(self.outbox)
-            entries = list(os.scandir(self.outbox))
+            ident, entries = await asyncio.to_thread(
+                safeopen.list_dir, self.outbox,
+                lambda n: contract.classify(n).kind is not contract.Kind.IGNORED)
         except OSError as e:
             # A network share that went away, or a folder removed by someone: keep
             # running, keep everything already claimed, and look again later.
@@ -405,7 +431,6 @@ class Pipeline:
                 self.outbox_missing = True
                 self._write_health()
             return
-        ident = (st.st_dev, st.st_ino)
         if self.outbox_missing or (self.outbox_id is not None and ident != self.outbox_id):
             # Back, or replaced by another folder: the old watch is dead.
             log.warning("outbox-back", path=str(self.outbox))
@@ -413,51 +438,85 @@ class Pipeline:
             self._write_health()
             self.on_outbox_changed()
         self.outbox_id = ident
-        for entry in entries:
-            name = contract.classify(entry.name)
-            if name.kind is contract.Kind.IGNORED:
-                continue
-            try:
-                if not entry.is_file(follow_symlinks=False):
-                    continue  # symlinks and folders are never followed
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            seen.add(entry.name)
-            self.tracks[entry.name] = readiness.observe(
-                self.tracks.get(entry.name),
-                readiness.Stat(st.st_size, st.st_mtime_ns, st.st_ino),
-                now_m,
-            )
-            g = groups.setdefault(name.stem, StemFiles(stem_ok=name.stem_ok))
-            if name.kind is contract.Kind.PDF:
-                if g.pdf is None or entry.name < g.pdf:
-                    g.pdf = entry.name
-            else:
-                g.sidecars.append(entry.name)
-        for gone in set(self.tracks) - seen:
-            del self.tracks[gone]
+        groups = self._group(entries, now_m)
+        todo = [(key, g) for key, g in sorted(groups.items())
+                if key not in self.busy_stems and not self.storage_paused]
+        jobs = self._probe_jobs(todo, now_m)
+        probes = await asyncio.to_thread(_probe_pairs, jobs) if jobs else {}
         self.next_recheck = None
-        for stem, g in sorted(groups.items()):
-            if stem in self.busy_stems or self.storage_paused:
-                continue
+        for key, g in todo:
+            if key in self.busy_stems or key in self.released:
+                continue  # claimed or finished while we were reading
             if self._claimed_active() >= self.max_claimed:
                 break  # the rest waits for room (_release_stem asks for a scan)
             try:
-                self._consider(stem, g, now_m)
-            except OSError as e:
-                log.warning("scan-file-error", stem=stem, error=str(e))
+                self._consider(key, g, now_m, probes.get(key))
+            except Exception as e:  # one bad stem never stops the others
+                log.exception("scan-stem-failed", stem=names.ref(key),
+                              error=type(e).__name__)
         for stem in [s for s in self.waiting if s not in groups]:
             self._clear_waiting(stem)
+
+    def _group(self, entries: list[safeopen.Entry], now_m: float) -> dict[str, StemFiles]:
+        """Pair the listed names by stem (keyed by output stem) and update the tracks."""
+        groups: dict[str, StemFiles] = {}
+        seen: set[str] = set()
+        for e in entries:
+            name = contract.classify(e.name)
+            seen.add(e.name)
+            self.tracks[e.name] = readiness.observe(
+                self.tracks.get(e.name),
+                readiness.Stat(e.size, e.mtime_ns, e.ino, e.dev, e.regular),
+                now_m,
+            )
+            g = groups.setdefault(names.out_stem(name.stem),
+                                  StemFiles(stem_ok=name.stem_ok))
+            if not e.regular:
+                g.irregular.append((e.name, e.kind))
+            if name.kind is contract.Kind.PDF:
+                if g.pdf is None or e.name < g.pdf:
+                    g.pdf = e.name
+            else:
+                g.sidecars.append(e.name)
+        for gone in set(self.tracks) - seen:
+            del self.tracks[gone]
+        return groups
+
+    def _probe_jobs(self, todo: list[tuple[str, StemFiles]], now_m: float) -> list[_ProbeJob]:
+        """The pairs worth opening: a settled PDF with one sidecar, both regular files."""
+        jobs = []
+        for key, g in todo:
+            if not (g.pdf and g.sidecars and g.stem_ok and not g.irregular):
+                continue
+            side = min(g.sidecars)
+            pdf_t, side_t = self.tracks.get(g.pdf), self.tracks.get(side)
+            if pdf_t is None or side_t is None or not readiness.settled(
+                pdf_t, now_m, self.timing.settle
+            ):
+                continue
+            jobs.append(_ProbeJob(key, self.outbox / g.pdf, _file_id(pdf_t.stat),
+                                  self.outbox / side, _file_id(side_t.stat)))
+        return jobs
 
     def _recheck_at(self, t: float | None) -> None:
         if t is not None and (self.next_recheck is None or t < self.next_recheck):
             self.next_recheck = t
 
-    def _consider(self, stem: str, g: StemFiles, now_m: float) -> None:
+    def _consider(self, stem: str, g: StemFiles, now_m: float, probe: Any) -> None:
         g.sidecars.sort()
         pdf_t = self.tracks.get(g.pdf) if g.pdf else None
         side_t = self.tracks.get(g.sidecars[0]) if g.sidecars else None
+        members = [t for t in (pdf_t, side_t) if t is not None]
+        if g.irregular:
+            # A link, FIFO or folder under a contract name is never opened or
+            # followed: refused (with whatever regular partner it has) once settled.
+            if all(readiness.settled(t, now_m, self.timing.settle) for t in members):
+                name, kind = g.irregular[0]
+                self._claim_and_reject(stem, g, Rejected("file-not-regular", name=name,
+                                                         kind=kind))
+            else:
+                self._recheck_at(max(t.since for t in members) + self.timing.settle)
+            return
         if not g.stem_ok:
             # A lone bad-stem file is not picked up; a complete pair gets an error file.
             if pdf_t and side_t and all(
@@ -467,17 +526,17 @@ class Pipeline:
             elif pdf_t and side_t:
                 self._recheck_at(max(pdf_t.since, side_t.since) + self.timing.settle)
             return
-        has_eof = False
         if pdf_t is not None and side_t is not None and readiness.settled(
             pdf_t, now_m, self.timing.settle
         ):
-            assert g.pdf is not None
-            has_eof = pdf_t.stat.size > 0 and fsio.tail_has_eof(self.outbox / g.pdf,
-                                                                pdf_t.stat.size)
+            if probe is None:
+                self.scan_hint = True  # changed since listed: look again
+                return
+            if probe is BUSY:  # unreadable for now (a lock, a mode): say so, look later
+                self._set_waiting(stem, "file-busy")
+                return
+        has_eof = bool(isinstance(probe, safeopen.PdfProbe) and probe.has_eof)
         decision = readiness.decide(pdf_t, side_t, has_eof, now_m, self.timing)
-        if decision.verdict is readiness.Verdict.READY and not self._unchanged(g):
-            self.scan_hint = True  # written to since we looked: look again
-            return
         self._recheck_at(decision.recheck_at)
         v = readiness.Verdict
         if decision.verdict is v.READY:
@@ -487,10 +546,9 @@ class Pipeline:
                 self._claim(stem, g)
         elif decision.verdict is v.INCOMPLETE:
             assert g.pdf is not None
-            path = self.outbox / g.pdf
             if pdf_t is not None and pdf_t.stat.size == 0:
                 err = PdfError("pdf-empty")
-            elif not fsio.head_has_pdf_header(path):
+            elif not probe.has_header:
                 err = PdfError("pdf-not-pdf")
             else:
                 err = PdfError("pdf-incomplete", seconds=int(self.timing.incomplete_timeout))
@@ -503,49 +561,46 @@ class Pipeline:
         elif decision.verdict in (v.AWAITING_SIDECAR, v.AWAITING_PDF, v.AWAITING_EOF):
             self._set_waiting(stem, decision.verdict.value)
 
-    def _unchanged(self, g: StemFiles) -> bool:
-        """Both files still exactly as observed? (A last burst may land mid-scan.)"""
-        for name in (g.pdf, *g.sidecars[:1]):
-            track = self.tracks.get(name or "")
-            try:
-                st = os.stat(self.outbox / (name or ""), follow_symlinks=False)
-            except OSError:
-                return False
-            if track is None or readiness.Stat(st.st_size, st.st_mtime_ns, st.st_ino) != track.stat:
-                return False
-        return True
-
     def _set_waiting(self, stem: str, reason: str) -> None:
         if self.waiting.get(stem) == reason:
             return
-        message, _ = render(reason, {"stem": stem})
-        self._write_status_raw(
-            stem,
-            receipts.status_doc(
-                document_id=None, stem=stem, state="waiting", reason=reason,
-                updated_at=iso(self.clock()), message=message,
-            ),
+        message, _ = render(reason, {"stem": stem, "detail": "permission denied"})
+        doc = receipts.status_doc(
+            document_id=None, stem=stem, state="waiting", reason=reason,
+            updated_at=iso(self.clock()), message=message,
         )
+        self._io_job(stem, self._write_status_raw, stem, doc)
         self.waiting[stem] = reason
 
     def _clear_waiting(self, stem: str) -> None:
-        """The files left the outbox before they were complete: drop our waiting status."""
+        """The files left the outbox before they were complete: drop our waiting status.
+
+        Nothing is read back from the inbox (another user may have put a FIFO
+        there): ``waiting`` says that the status file is ours and says 'waiting'.
+        """
         self.waiting.pop(stem, None)
-        with contextlib.suppress(OSError):
-            path = self.inbox / f"{stem}.status.json"
-            if json.loads(path.read_text("utf-8")).get("state") == "waiting":
-                path.unlink()
+        self._io_job(stem, _unlink_quietly, self.inbox / f"{stem}.status.json")
+
+    def _io_job(self, stem: str, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn`` on the stem's I/O thread, after what is queued there for it."""
+        fut = self._io_for(stem).submit(fn, *args)
+        fut.add_done_callback(_log_io_failure)
 
     # ------------------------------------------------------------------ claiming
-    def _pdf_stat(self, g: StemFiles) -> dict[str, int] | None:
-        t = self.tracks.get(g.pdf) if g.pdf else None
-        if t is None:
-            return None
-        return {"size": t.stat.size, "mtime_ns": t.stat.mtime_ns, "ino": t.stat.ino}
+    def _stats(self, g: StemFiles) -> tuple[dict[str, int] | None, dict[str, int] | None]:
+        """What the claim records of each file: its identity when it was judged settled."""
+        out: list[dict[str, int] | None] = []
+        for name in (g.pdf, g.sidecars[0] if g.sidecars else None):
+            t = self.tracks.get(name) if name else None
+            out.append(None if t is None else {"size": t.stat.size, "mtime_ns": t.stat.mtime_ns,
+                                               "ino": t.stat.ino, "dev": t.stat.dev})
+        return out[0], out[1]
 
     def _new_drop(self, stem: str, g: StemFiles) -> Drop:
+        pdf_stat, side_stat = self._stats(g)
         d = self.store.create(
-            stem, g.pdf or "", g.sidecars[0] if g.sidecars else "", self._pdf_stat(g), self.clock()
+            stem, g.pdf or "", g.sidecars[0] if g.sidecars else "", pdf_stat, self.clock(),
+            sidecar_stat=side_stat,
         )
         self.busy_stems[stem] = d.id
         self.waiting.pop(stem, None)
@@ -555,11 +610,10 @@ class Pipeline:
     def _claim(self, stem: str, g: StemFiles) -> None:
         d = self._new_drop(stem, g)
         self.due[d.id] = 0.0
-        log.info("claimed", drop=d.id, stem=stem)
+        log.info("claimed", drop=d.id, stem=names.ref(stem))
         # A new drop of this stem supersedes the error files of an earlier attempt.
-        with contextlib.suppress(OSError):
-            for suffix in (".error.json", ".error.txt"):
-                (self.inbox / f"{_safe_out_stem(stem)}{suffix}").unlink(missing_ok=True)
+        for suffix in (".error.json", ".error.txt"):
+            self._io_job(stem, _unlink_quietly, self.inbox / f"{stem}{suffix}")
         self._write_status(d, crash_point="after-received-status")
 
     def _claim_and_reject(self, stem: str, g: StemFiles, err: EconnectorError) -> None:
@@ -605,24 +659,52 @@ class Pipeline:
             self._internal_error(drop_id, e)
 
     def _internal_error(self, drop_id: int, e: Exception) -> None:
-        """A bug of ours: keep the document, say so, retry later."""
+        """A bug of ours, or a file-system refusal: keep the document, say so, retry
+        later; but an error that cannot get better (a name the file system refuses)
+        or one that keeps coming back is final, never a loop that holds a claim slot."""
         log.exception("internal-error", drop=drop_id, error=type(e).__name__)
         d = self.store.get(drop_id)
         attempts = d.attempts + 1
-        delay = compute_backoff(attempts, base=self.cfg.retry.base, cap=self.cfg.retry.cap,
-                                rand=self.rng.random())
         msg, _ = render("internal-error", {"detail": type(e).__name__})
-        fields: dict[str, Any] = {"reason": "internal-error", "message": msg,
-                                  "attempts": attempts, "next_attempt_at": self.clock() + delay}
+        final = (isinstance(e, OSError) and e.errno in PERMANENT_ERRNOS) or (
+            attempts >= MAX_INTERNAL_ATTEMPTS)
         try:
+            if final:
+                self._internal_final(d, attempts, type(e).__name__)
+                return
+            delay = compute_backoff(attempts, base=self.cfg.retry.base, cap=self.cfg.retry.cap,
+                                    rand=self.rng.random())
+            fields: dict[str, Any] = {"reason": "internal-error", "message": msg,
+                                      "attempts": attempts,
+                                      "next_attempt_at": self.clock() + delay}
             if d.state in (State.RECEIVED, State.SIGNED, State.DELIVERING):
                 d = self._transition(d, Event.RETRY_LATER, **fields)
             else:
                 d = self.store.update(d.id, self.clock(), **fields)
                 self._write_status(d)
+            self.due[d.id] = fields["next_attempt_at"]
         except OSError:
             self.status_stale.add(drop_id)
-        self.due[d.id] = fields["next_attempt_at"]
+            self.due[d.id] = self.clock() + self.cfg.retry.cap
+
+    def _internal_final(self, d: Drop, attempts: int, detail: str) -> None:
+        """No more retries. Not yet signed: refused with an error file. Signed (perhaps
+        already in the vault): held for a person. Already decided: parked."""
+        log.error("internal-error-final", drop=d.id, attempts=attempts)
+        if d.state in (State.DELIVERED, State.REJECTED):
+            self.store.update(d.id, self.clock(), attempts=attempts)
+            self.parked.add(d.id)
+            return
+        err = Rejected("internal-error", detail=detail)
+        if not d.signed:
+            self._transition(d, Event.REJECT, error=err.as_dict(), reason=err.code,
+                             message=err.message, attempts=attempts)
+            self.due[d.id] = self.clock()
+            return
+        if d.state is not State.HELD:
+            self._transition(d, Event.HOLD, reason=err.code, message=err.message,
+                             attempts=attempts)
+        self.parked.add(d.id)
 
     async def _advance(self, drop_id: int) -> None:
         """Drive one drop as far as it can go now."""
@@ -696,7 +778,7 @@ class Pipeline:
         """Validate the pair, detect duplicates, sign."""
         if d.meta is None:
             try:
-                d = self._validate(d)
+                d = self._record_validated(d, await asyncio.to_thread(self._read_pair, d))
             except Rejected as e:
                 return self._reject(d, e)
             except FileNotFoundError as e:
@@ -719,13 +801,13 @@ class Pipeline:
             return d
         pc = d.provider_code or ""
         dst = self._signed_path(d)
-        reuse = dst.exists() and _prefix_matches(dst, d.pdf_stat or {}, d.original_sha256 or "")
-        if reuse:
+        reused = await asyncio.to_thread(_reusable_signed, dst, d.pdf_stat or {},
+                                         d.original_sha256 or "")
+        if reused is not None:
             # Signed before a crash (or before the database was lost): these may be
             # the very bytes the vault already holds, so never sign again.
             log.info("signed-bytes-reused", drop=d.id)
-            signed_sha = fsio.sha256_file(dst)
-            signed_at = iso(dst.stat().st_mtime)
+            signed_sha, signed_at = reused[0], iso(reused[1])
         else:
             if pc not in self.ids.unlocked:
                 return self._hold(d, Held("identity-locked", provider=pc,
@@ -735,6 +817,7 @@ class Pipeline:
                 max_pages=self.cfg.limits.max_pages,
                 bytes_reserved=self.cfg.signing.bytes_reserved,
                 location=self.cfg.signing.location,
+                expect=_expect(d.pdf_stat),
             )
             async with self.sign_sem:
                 self.signing_in_flight += 1
@@ -751,14 +834,12 @@ class Pipeline:
             # The incremental update must start with exactly the bytes we validated and
             # hashed; if the vendor rewrote the PDF meanwhile, this attempt is void.
             claimed_size = (d.pdf_stat or {}).get("size", out.input_size)
-            if out.input_size != claimed_size or not _prefix_matches(
-                dst, d.pdf_stat or {}, d.original_sha256 or ""
+            if out.input_size != claimed_size or not await asyncio.to_thread(
+                _prefix_matches, dst, d.pdf_stat or {}, d.original_sha256 or ""
             ):
                 dst.unlink(missing_ok=True)
-                log.warning("original-changed", drop=d.id, stem=d.stem)
-                return self._reject(d, PdfError(
-                    "pdf-signing-failed",
-                    detail="the PDF changed while it was being signed; drop it again"))
+                log.warning("original-changed", drop=d.id)
+                return self._reject(d, Rejected("file-replaced", name=d.pdf_name))
             signed_sha, signed_at = out.sha256, out.signed_at.replace("+00:00", "Z")
             reached("after-sign-before-commit")
         info = self.ids.unlocked.get(pc)
@@ -773,22 +854,31 @@ class Pipeline:
         reached("after-signed-commit")
         return d
 
-    def _validate(self, d: Drop) -> Drop:
+    def _read_pair(self, d: Drop) -> tuple[contract.DocumentMeta, str, str]:
+        """Runs on a thread: the sidecar's metadata and hash, and the original's hash.
+
+        Both files are read through descriptors that must still be the files the
+        claim recorded (safeopen): a link, a FIFO or another file is refused.
+        """
         side = self.outbox / d.sidecar_name
         pdf = self.outbox / d.pdf_name
         fmt: Any = "json" if d.sidecar_name.lower().endswith(".json") else "yaml"
         limit = self.cfg.limits.max_sidecar_bytes
-        with open(side, "rb") as f:
-            data = f.read(limit + 1)
+        data = safeopen.read_limited(side, limit, safeopen.FileId.from_record(d.sidecar_stat))
         meta = contract.parse_sidecar(
             data, fmt, providers=[i.provider_code for i in self.cfg.identities],
             today=dt.date.today(), max_bytes=limit,
         )
-        size = pdf.stat().st_size
-        if size > self.cfg.limits.max_pdf_bytes:
-            raise PdfError("pdf-too-large", size=size, limit=self.cfg.limits.max_pdf_bytes)
+        with safeopen.opened(pdf, safeopen.FileId.from_record(d.pdf_stat)) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > self.cfg.limits.max_pdf_bytes:
+                raise PdfError("pdf-too-large", size=size, limit=self.cfg.limits.max_pdf_bytes)
+            original_sha = _sha256_prefix(f, (d.pdf_stat or {}).get("size", size))
+        return meta, original_sha, hashlib.sha256(data).hexdigest()
+
+    def _record_validated(self, d: Drop, read: tuple[contract.DocumentMeta, str, str]) -> Drop:
+        meta, original_sha, sidecar_sha = read
         canonical = meta.canonical()
-        original_sha = _sha256_prefix(pdf, (d.pdf_stat or {}).get("size", size))
         content = hashlib.sha256(
             (original_sha + "\0" + json.dumps(canonical, sort_keys=True)).encode()
         ).hexdigest()
@@ -797,6 +887,7 @@ class Pipeline:
             document_id=meta.document_id, doc_key=f"{meta.provider_code}/{meta.document_id}",
             content_hash=content, original_sha256=original_sha,
             language=meta.language or self.cfg.default_language,
+            sidecar_stat={**(d.sidecar_stat or {}), "sha256": sidecar_sha},
         )
 
     def _wait_for_gate(self, d: Drop) -> None:
@@ -820,7 +911,7 @@ class Pipeline:
     def _claimed_active(self) -> int:
         """Claimed drops that still need local work (those parked at the vault gate are
         signed and cost nothing until it opens, so they do not hold back new claims)."""
-        return len(self.busy_stems) - len(self.gate.waiters)
+        return len(self.busy_stems) - len(self.gate.waiters) - len(self.parked)
 
     def _schedule_probe(self) -> None:
         self.scan_hint = True  # a parked document frees room for new claims
@@ -927,7 +1018,7 @@ class Pipeline:
 
     def _reject(self, d: Drop, e: EconnectorError) -> Drop:
         err = e.as_dict()
-        log.info("rejected", drop=d.id, stem=d.stem, code=e.code, field=e.field)
+        log.info("rejected", drop=d.id, stem=names.ref(d.stem), code=e.code, field=e.field)
         d = self._transition(d, Event.REJECT, error=err, reason=e.code, message=e.message)
         reached("after-reject-commit")
         return d
@@ -965,7 +1056,7 @@ class Pipeline:
         folder = self.archive / f"{delivered:%Y}" / f"{delivered:%m}"
         signed_work = self._signed_path(d) if d.duplicate_of is None else None
         if d.receipt is None or (d.duplicate_of is None and d.signed_archive is None):
-            folder.mkdir(parents=True, exist_ok=True)
+            filemodes.ensure_dir(folder)
             target = d.signed_archive or (
                 str(fsio.free_name(folder, f"{d.stem}.signed.pdf")) if signed_work else None
             )
@@ -975,7 +1066,7 @@ class Pipeline:
         reached("after-finalized-commit")
         self._release_stem(d)
         vault_id = d.delivery["vault_document_id"] if d.delivery else None
-        log.info("delivered", drop=d.id, stem=d.stem, vault_document_id=vault_id,
+        log.info("delivered", drop=d.id, stem=names.ref(d.stem), vault_document_id=vault_id,
                  replay=d.duplicate_of is not None)
 
     def _delivered_files(
@@ -988,13 +1079,13 @@ class Pipeline:
         )
         # Each file is fsynced before its rename; the inbox folder is synced once
         # for all three (a folder sync costs as much as a file's, ~0.4 ms here).
-        if signed_src is not None and signed_src.exists():
-            fsio.copy_atomic(signed_src, self.inbox / f"{d.stem}.signed.pdf", durable_dir=False)
+        if signed_src is not None and os.path.lexists(signed_src):
+            _copy_regular(signed_src, self.inbox / f"{d.stem}.signed.pdf")
         reached("after-signed-copy")
         self._write_answer(d.stem, "receipt", receipt, receipts.receipt_text(
             receipt, d.language or self.cfg.default_language))
         # 2. only now, with the receipt durable, do the originals leave the outbox
-        folder.mkdir(parents=True, exist_ok=True)
+        filemodes.ensure_dir(folder)
         reached("before-archive-move")
         self._move_original(d, folder, "archive")
         if signed_work is not None and signed_work.exists() and d.signed_archive:
@@ -1012,12 +1103,13 @@ class Pipeline:
     def _rejected_files(self, d: Drop) -> None:
         """The file half of finishing a refusal (runs on the stem's I/O thread)."""
         err = d.error or {"code": "internal-error", "message": "", "hint": ""}
-        files = [n for n in (d.pdf_name, d.sidecar_name) if n]
+        # Names in full (NAME_MAX bytes, each at most 4 characters when escaped).
+        files = [names.shown(n, 4 * names.NAME_MAX) for n in (d.pdf_name, d.sidecar_name) if n]
         doc = receipts.error_doc(
             code=err["code"], message=err["message"], hint=err["hint"], field=err.get("field"),
             document_id=d.document_id, files=files, rejected_at=iso(d.updated_at),
         )
-        self._write_answer(_safe_out_stem(d.stem), "error", doc, receipts.error_text(
+        self._write_answer(d.stem, "error", doc, receipts.error_text(
             doc, d.language or self.cfg.default_language))
         self._move_original(d, self.failed, "failed")
         fsio.fsync_dir(self.failed)
@@ -1038,35 +1130,39 @@ class Pipeline:
         reached(f"after-{kind}-txt")
 
     def _write_final_status(self, d: Drop) -> None:
-        self._write_status_raw(_safe_out_stem(d.stem), self._status_doc(d, final=True))
+        self._write_status_raw(d.stem, self._status_doc(d, final=True))
 
     def _move_original(self, d: Drop, folder: Path, where: str) -> None:
-        """Move the pair away, unless the vendor replaced the PDF since we claimed it:
-        then the new version and its sidecar stay, to be processed as a new drop."""
+        """Move the pair away, but only files that are still the ones claimed: a PDF or
+        sidecar replaced or changed since then stays in the outbox, to be processed as
+        a new drop once this one has ended (the archive never holds a sidecar that
+        was not the one processed). Refused originals with a bad name get ours."""
         pdf = self.outbox / d.pdf_name if d.pdf_name else None
-        if pdf is not None and d.pdf_stat:
-            try:
-                st = pdf.stat()
-                if (st.st_ino, st.st_size, st.st_mtime_ns) != (
-                    d.pdf_stat["ino"], d.pdf_stat["size"], d.pdf_stat["mtime_ns"]
-                ):
-                    log.warning("original-replaced", drop=d.id, stem=d.stem)
-                    return
-            except FileNotFoundError:
-                pass  # already moved (resumed after a crash) or removed by the vendor
-        for name, point in ((d.pdf_name, f"after-{where}-pdf"),
-                            (d.sidecar_name, f"after-{where}-sidecar")):
+        if pdf is not None and d.pdf_stat and os.path.lexists(pdf) and not _still_claimed(
+            pdf, d.pdf_stat
+        ):
+            log.warning("original-replaced", drop=d.id, file="pdf")
+            return
+        for name, rec, point in ((d.pdf_name, d.pdf_stat, f"after-{where}-pdf"),
+                                 (d.sidecar_name, d.sidecar_stat, f"after-{where}-sidecar")):
             if not name:
                 continue
             src = self.outbox / name
-            if not src.exists():
+            if not os.path.lexists(src):
+                continue  # already moved (resumed after a crash) or removed by the vendor
+            if rec and name == d.sidecar_name and not _still_claimed(src, rec):
+                log.warning("original-replaced", drop=d.id, file="sidecar")
                 continue
-            fsio.move(src, fsio.free_name(folder, name), durable_dir=False)  # caller syncs
+            target = names.fit(names.quarantine_name(name, contract.classify(name).stem)
+                               if where == "failed" else name)
+            fsio.move(src, fsio.free_name(folder, target), durable_dir=False)  # caller syncs
             reached(point)
 
     def _release_stem(self, d: Drop) -> None:
         if self.busy_stems.get(d.stem) == d.id:
             del self.busy_stems[d.stem]
+        self.released.add(d.stem)
+        self.parked.discard(d.id)
         self.tracks.pop(d.pdf_name, None)
         self.tracks.pop(d.sidecar_name, None)
         if self._claimed_active() < self.max_claimed // 2:
@@ -1107,7 +1203,7 @@ class Pipeline:
         A failure to write pauses the daemon (disk full, inbox gone) and is
         retried later.
         """
-        stem, doc = _safe_out_stem(d.stem), self._status_doc(d, final=False)
+        stem, doc = d.stem, self._status_doc(d, final=False)
 
         def write() -> None:
             self._write_status_raw(stem, doc)
@@ -1161,14 +1257,6 @@ class Pipeline:
         fsio.write_json(self.inbox / f"{stem}.status.json", doc, durable_dir=False)
 
 
-def _safe_out_stem(stem: str) -> str:
-    """Output names for bad stems: keep them recognisable but within file-name limits."""
-    if len(stem.encode("utf-8")) <= 200 and "/" not in stem and not stem.startswith("."):
-        return stem
-    digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return "bad-name-" + digest
-
-
 def _same_content(other: Drop, d: Drop) -> bool:
     """Identical documents? Rows rebuilt from receipts only know the original's hash."""
     if other.content_hash is None:
@@ -1176,22 +1264,114 @@ def _same_content(other: Drop, d: Drop) -> bool:
     return other.content_hash == d.content_hash
 
 
-def _sha256_prefix(path: Path, size: int) -> str:
+def _sha256_prefix(f: IO[bytes], size: int) -> str:
+    """The hash of the first ``size`` bytes of the open file ``f`` (from its start)."""
     h = hashlib.sha256()
     left = size
-    with open(path, "rb") as f:
-        while left > 0:
-            chunk = f.read(min(fsio.CHUNK, left))
-            if not chunk:
-                break
-            h.update(chunk)
-            left -= len(chunk)
+    f.seek(0)
+    while left > 0:
+        chunk = f.read(min(fsio.CHUNK, left))
+        if not chunk:
+            break
+        h.update(chunk)
+        left -= len(chunk)
     return h.hexdigest()
 
 
 def _prefix_matches(signed: Path, pdf_stat: dict[str, Any], original_sha256: str) -> bool:
+    """Does our signed file (work/, private) start with exactly the claimed original?"""
     size = pdf_stat.get("size")
     if size is None:
         return True
-    return _sha256_prefix(signed, int(size)) == original_sha256
+    with open(signed, "rb") as f:
+        return _sha256_prefix(f, int(size)) == original_sha256
 
+
+def _reusable_signed(
+    signed: Path, pdf_stat: dict[str, Any], original_sha256: str
+) -> tuple[str, float] | None:
+    """Runs on a thread: hash and time of signed bytes made before a crash, if they
+    are of this original."""
+    try:
+        if not _prefix_matches(signed, pdf_stat, original_sha256):
+            return None
+        return fsio.sha256_file(signed), signed.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _expect(
+    rec: dict[str, Any] | None,
+) -> tuple[int | None, int | None, int | None, int | None] | None:
+    fid = safeopen.FileId.from_record(rec)
+    return None if fid is None else (fid.dev, fid.ino, fid.size, fid.mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class _ProbeJob:
+    key: str
+    pdf: Path
+    pdf_id: safeopen.FileId
+    sidecar: Path
+    sidecar_id: safeopen.FileId
+
+
+BUSY = object()  # a probe's answer: the PDF cannot be read for now
+
+
+def _probe_pairs(jobs: list[_ProbeJob]) -> dict[str, Any]:
+    """Runs on a thread: head and tail of each PDF, through a descriptor that must be
+    the file the listing saw, and the sidecar still as listed; ``None`` for a pair
+    that changed since (it is looked at again on the next pass), :data:`BUSY` for a
+    PDF we may not read yet."""
+    out: dict[str, Any] = {}
+    for j in jobs:
+        try:
+            probe = safeopen.probe_pdf(j.pdf, j.pdf_id)
+            out[j.key] = probe if safeopen.unchanged(j.sidecar, j.sidecar_id) else None
+        except PermissionError:
+            out[j.key] = BUSY
+        except (OSError, Rejected):
+            out[j.key] = None  # gone or swapped: the next listing tells
+    return out
+
+
+def _file_id(st: readiness.Stat) -> safeopen.FileId:
+    return safeopen.FileId(st.dev, st.ino, st.size, st.mtime_ns)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _log_io_failure(fut: Future[None]) -> None:
+    e = None if fut.cancelled() else fut.exception()
+    if e is not None:
+        log.warning("inbox-write-failed", error=type(e).__name__)
+
+
+def _still_claimed(path: Path, rec: dict[str, Any]) -> bool:
+    """Is the outbox file at ``path`` still the one recorded at claim? By ``lstat``
+    (nothing is opened), and for a sidecar whose hash was recorded, by its content
+    read through a descriptor (a rewrite in place can keep size and mtime)."""
+    fid = safeopen.FileId.from_record(rec)
+    if fid is None:
+        return True
+    if not safeopen.unchanged(path, fid):
+        return False
+    want = rec.get("sha256")
+    if want is None:
+        return True
+    try:
+        data = safeopen.read_limited(path, int(rec.get("size") or 0), fid)
+    except (OSError, Rejected):
+        return False
+    return hashlib.sha256(data).hexdigest() == want
+
+
+def _copy_regular(src: Path, target: Path) -> None:
+    """Copy a signed PDF into the inbox; the source (a rebuilt record may point into
+    the inbox) is read through a descriptor that must be a regular file."""
+    with safeopen.opened(src) as fin, fsio.atomic_writer(target, durable_dir=False) as fout:
+        shutil.copyfileobj(fin, fout, fsio.CHUNK)

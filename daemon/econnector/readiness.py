@@ -18,6 +18,8 @@ class Stat:
     size: int
     mtime_ns: int
     ino: int = 0
+    dev: int = 0
+    regular: bool = True  # False: a link, FIFO, folder, ... (refused, never opened)
 
 
 @dataclass(frozen=True, slots=True)

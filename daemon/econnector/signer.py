@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .errors import Held
+from .hardening import child_env
 
 SIGNATURE_LEVEL = "PAdES-B-B"
 SUBFILTER = "ETSI.CAdES.detached"
@@ -83,6 +84,9 @@ class SignJob:
     max_pages: int
     bytes_reserved: int
     location: str
+    # (dev, ino, size, mtime_ns) recorded at claim: the worker opens ``src`` by
+    # descriptor and signs it only if it is still that regular file (safeopen).
+    expect: tuple[int | None, int | None, int | None, int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,9 +119,11 @@ class _Worker:
     """One signing process; its pipes are used by one job at a time."""
 
     def __init__(self, identities: Sequence[tuple[str, str, bytes]], memory_mb: int) -> None:
+        # The environment is an allow-list (hardening.child_env): a passphrase_env
+        # or token_env variable never shows in a worker's /proc/<pid>/environ.
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _WORKER_CMD],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=child_env(),
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._in, self._out = self.proc.stdin, self.proc.stdout

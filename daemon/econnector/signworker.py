@@ -34,8 +34,9 @@ from pyhanko.pdf_utils.misc import PdfError as HankoPdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
 
-from . import fsio, pdfpolicy
+from . import fsio, pdfpolicy, safeopen
 from .errors import EconnectorError, Held, PdfError
+from .hardening import harden_worker
 from .signer import DIGEST, SignJob, SignOutcome, read_identity
 
 
@@ -126,7 +127,8 @@ def _sign(job: SignJob) -> SignOutcome:
         raise Held("identity-locked", provider=job.provider_code, detail="not loaded")
     tmp = f"{job.dst}.{secrets.token_hex(4)}.tmp"
     try:
-        with open(job.src, "rb") as fin:
+        expect = safeopen.FileId(*job.expect) if job.expect else None
+        with safeopen.opened(job.src, expect) as fin:
             data = fin.read(IN_MEMORY_BYTES + 1)
             small = len(data) <= IN_MEMORY_BYTES
             src: Any = io.BytesIO(data) if small else fin
@@ -201,11 +203,10 @@ def _short(e: BaseException) -> str:
     return text[:200]
 
 
-
-
 def serve() -> None:
     """A worker's life (see :mod:`.signer`): identities first, then jobs until the
     end of its input, each answered with its outcome, pickled over the pipes."""
+    harden_worker()  # it holds the keys: no core dumps, not dumpable, private umask
     inp = os.fdopen(os.dup(0), "rb")
     out = os.fdopen(os.dup(1), "wb")
     # Only outcomes go to the parent: stray prints go to stderr, input is empty.

@@ -31,6 +31,8 @@ from typing import Any
 
 import sqlite_utils
 
+from . import filemodes
+from .names import from_db, to_db
 from .states import ACTIVE, Event, State, next_state
 
 SCHEMA_VERSION = 1
@@ -44,6 +46,7 @@ class Drop:
     sidecar_name: str
     state: State
     pdf_stat: dict[str, Any] | None
+    sidecar_stat: dict[str, Any] | None
     reason: str | None
     message: str | None
     attempts: int
@@ -75,7 +78,7 @@ class Drop:
 
 _COLUMNS = frozenset(Drop.__dataclass_fields__)
 CACHE_SIZE = 512  # more than the claimed drops (256 at most)
-_JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat", "receipt")
+_JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat", "sidecar_stat", "receipt")
 
 
 def _row_to_drop(row: dict[str, Any]) -> Drop:
@@ -83,12 +86,13 @@ def _row_to_drop(row: dict[str, Any]) -> Drop:
     for c in _JSON_COLS:
         d[c] = json.loads(d[c]) if d[c] else None
     d["state"] = State(d["state"])
+    d["pdf_name"], d["sidecar_name"] = from_db(d["pdf_name"]), from_db(d["sidecar_name"])
     return Drop(**d)
 
 
 class Store:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        filemodes.ensure_dir(path.parent)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         self.conn = conn
@@ -112,7 +116,8 @@ class Store:
             self.db.table("drops").create(
                 {
                     "id": int, "stem": str, "pdf_name": str, "sidecar_name": str,
-                    "state": str, "pdf_stat": str, "reason": str, "message": str,
+                    "state": str, "pdf_stat": str, "sidecar_stat": str, "reason": str,
+                    "message": str,
                     "attempts": int, "next_attempt_at": float, "provider_code": str,
                     "document_id": str, "doc_key": str, "content_hash": str,
                     "original_sha256": str, "meta": str, "language": str,
@@ -138,6 +143,9 @@ class Store:
             )
             self.db.table("transitions").create_index(["drop_id"])
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif "sidecar_stat" not in self.db.table("drops").columns_dict:
+            # v0.1 databases: the sidecar's identity was not recorded at claim.
+            self.db.execute("ALTER TABLE drops ADD COLUMN sidecar_stat TEXT")
 
     # -- writes ------------------------------------------------------------
     # The hot paths use plain SQL on the connection: sqlite-utils' Table.get and
@@ -152,14 +160,17 @@ class Store:
 
     def create(
         self, stem: str, pdf_name: str, sidecar_name: str, pdf_stat: dict[str, Any] | None,
-        now: float,
+        now: float, sidecar_stat: dict[str, Any] | None = None,
     ) -> Drop:
+        """Claim a pair. ``stem`` must be an output stem (names.out_stem); the file
+        names may be anything the file system allows (stored reversibly)."""
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             drop_id = self._insert("drops", {
-                "stem": stem, "pdf_name": pdf_name, "sidecar_name": sidecar_name,
+                "stem": stem, "pdf_name": to_db(pdf_name), "sidecar_name": to_db(sidecar_name),
                 "state": State.RECEIVED.value, "attempts": 0,
                 "pdf_stat": json.dumps(pdf_stat) if pdf_stat is not None else None,
+                "sidecar_stat": json.dumps(sidecar_stat) if sidecar_stat is not None else None,
                 "created_at": now, "updated_at": now})
             self._insert("transitions", {
                 "drop_id": drop_id, "from_state": None, "to_state": State.RECEIVED.value,

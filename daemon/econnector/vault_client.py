@@ -17,7 +17,7 @@ import logging
 import math
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -318,22 +318,25 @@ class VaultClient:
 class _LocalTransport(httpx.ASGITransport):
     """ASGI transport that also closes the store's database connections on close."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, provider_codes: Iterable[str]) -> None:
         from econnector.vault.app import create_app
         from econnector.vault.store import VaultStore
 
+        codes = frozenset(provider_codes)
         self._store = VaultStore(Path(data_dir))
-        super().__init__(app=create_app(self._store, {LOCAL_TOKEN}, None))
+        super().__init__(app=create_app(self._store, {LOCAL_TOKEN: codes}, None))
 
     async def aclose(self) -> None:
         await super().aclose()
         self._store.close()
 
 
-def local_transport(data_dir: Path) -> httpx.AsyncBaseTransport:
+def local_transport(data_dir: Path, provider_codes: Iterable[str]) -> httpx.AsyncBaseTransport:
     """The ``local`` vault kind: the reference vault app in-process over ``data_dir``.
 
     Use with ``VaultClient("http://vault.local", LOCAL_TOKEN, transport=...)``;
-    the daemon then runs exactly the server's code path without a socket.
+    the daemon then runs exactly the server's code path without a socket. The
+    internal token acts only for ``provider_codes`` (the configured identities),
+    exactly as a server's token file would bind it.
     """
-    return _LocalTransport(data_dir)
+    return _LocalTransport(data_dir, provider_codes)

@@ -4,7 +4,13 @@ The same app object serves the reference HTTP server and, through
 ``httpx.ASGITransport``, the daemon's in-process ``local`` vault, so both
 speak byte-for-byte the same protocol. Errors are RFC 9457 problem details
 with a stable ``code``; handlers never echo submitted values, and the access
-log replaces matricules in paths with a placeholder.
+log replaces matricules (any run of 11 or more digits) in paths with a
+placeholder.
+
+Each bearer token is bound to the provider codes it may act for: uploads for
+another provider are 403, another provider's documents are 404 (their ids are
+not even confirmed), billing of another provider is 403, and idempotency keys
+are scoped per provider code by the store, so no practice can squat another's.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -22,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,16 +45,30 @@ from econnector.vault.store import (
     validate_metadata,
 )
 
-__all__ = ["DIGITAL_STATUSES", "FORM_OVERHEAD_BYTES", "METADATA_MAX_BYTES", "create_app"]
+__all__ = [
+    "DIGITAL_STATUSES",
+    "FORM_OVERHEAD_BYTES",
+    "METADATA_MAX_BYTES",
+    "METADATA_MAX_DEPTH",
+    "create_app",
+    "json_too_deep",
+    "loggable_path",
+    "token_providers",
+]
 
 DIGITAL_STATUSES = ("green", "blue", "red")
 METADATA_MAX_BYTES = 64 * 1024
+# The schema nests 2 levels; vendors' x- keys get some room. Deeper JSON would
+# otherwise reach Python's recursion limit (a 500, which clients retry).
+METADATA_MAX_DEPTH = 32
 # Room for the metadata part and multipart framing on top of the document itself.
 FORM_OVERHEAD_BYTES = 1024 * 1024
 PROBLEM_TYPE_PREFIX = "urn:econnector:vault:problem:"
 
 _log = structlog.get_logger("econnector.vault")
-_MATRICULE_SEGMENT = re.compile(r"(?<=/)[0-9]{13}(?=/|$)")
+# A matricule has 13 digits; a run of 11 or more is masked wherever it sits in
+# the path, so a matricule glued to other characters or cut short is not kept.
+_LONG_DIGIT_RUN = re.compile(r"[0-9]{11,}")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -109,19 +129,69 @@ def _query_invalid(errors: Sequence[FieldError]) -> JSONResponse:
 # -- pure helpers ---------------------------------------------------------------------------------
 
 
-def token_accepted(header: str | None, tokens: Iterable[bytes]) -> bool:
-    """True when ``header`` is ``Bearer <t>`` for a configured token (constant-time compare)."""
+def _bearer(header: str | None) -> bytes | None:
     if not header:
-        return False
+        return None
     scheme, _, credential = header.partition(" ")
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
+        return None
+    return credential.encode("utf-8", "surrogateescape")
+
+
+def token_accepted(header: str | None, tokens: Iterable[bytes]) -> bool:
+    """True when ``header`` is ``Bearer <t>`` for a configured token (constant-time compare)."""
+    candidate = _bearer(header)
+    if candidate is None:
         return False
-    candidate = credential.encode("utf-8", "surrogateescape")
     ok = False
     for token in tokens:
         ok |= hmac.compare_digest(token, candidate)
     return ok
+
+
+def token_providers(
+    header: str | None, grants: Sequence[tuple[bytes, frozenset[str]]]
+) -> frozenset[str] | None:
+    """The provider codes the bearer token in ``header`` may act for; None if unknown.
+
+    Every configured token is compared (constant time each), so the answer's
+    timing does not tell which token was close.
+    """
+    candidate = _bearer(header)
+    if candidate is None:
+        return None
+    found: frozenset[str] | None = None
+    for token, providers in grants:
+        if hmac.compare_digest(token, candidate):
+            found = providers
+    return found
+
+
+def json_too_deep(text: str, limit: int) -> bool:
+    """True when JSON ``text`` nests arrays/objects deeper than ``limit`` (strings skipped).
+
+    Checked before parsing: a linear scan cannot hit the recursion limit.
+    """
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
 
 
 def digital_status(patients: Mapping[str, str], matricule: str) -> str:
@@ -130,8 +200,8 @@ def digital_status(patients: Mapping[str, str], matricule: str) -> str:
 
 
 def loggable_path(path: str) -> str:
-    """``path`` with any 13-digit segment (a matricule) replaced: logs must not hold them."""
-    return _MATRICULE_SEGMENT.sub("{matricule}", path)
+    """``path`` with every run of 11+ digits (a matricule, whole or nearly) replaced."""
+    return _LONG_DIGIT_RUN.sub("{matricule}", path)
 
 
 def _limited_receive(receive: Receive, limit: int) -> Receive:
@@ -217,21 +287,35 @@ def unauthorized(header: str | None) -> Response:
     )
 
 
+def _forbidden_provider() -> JSONResponse:
+    return problem(
+        403,
+        "provider-forbidden",
+        "Provider not allowed",
+        "This bearer token may not act for this provider code.",
+    )
+
+
 def create_app(
     store: VaultStore,
-    tokens: set[str],
+    tokens: Mapping[str, Collection[str]],
     patients: dict[str, str] | None,
     *,
     access_log: bool = False,
 ) -> Starlette:
-    """The vault API v1 over ``store``, accepting any of ``tokens`` as bearer token.
+    """The vault API v1 over ``store``; ``tokens`` maps each bearer token to its provider codes.
 
     ``patients`` maps matricule to digital status (green/blue/red); patients
     not listed are green.
     """
     if not tokens:
         raise ValueError("at least one bearer token is required")
-    token_bytes = [t.encode("utf-8", "surrogateescape") for t in tokens]
+    grants: list[tuple[bytes, frozenset[str]]] = []
+    for token, codes in tokens.items():
+        providers = frozenset(codes)
+        if not providers or not all(is_provider_code(c) for c in providers):
+            raise ValueError("every token needs one or more 8-digit provider codes")
+        grants.append((token.encode("utf-8", "surrogateescape"), providers))
     patient_map: dict[str, str] = dict(patients or {})
     for status in patient_map.values():
         if status not in DIGITAL_STATUSES:
@@ -242,8 +326,10 @@ def create_app(
     def authenticated(handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
             header = request.headers.get("authorization")
-            if not token_accepted(header, token_bytes):
+            providers = token_providers(header, grants)
+            if providers is None:
                 return unauthorized(header)
+            request.state.providers = providers
             return await handler(request)
 
         return guarded
@@ -276,6 +362,10 @@ def create_app(
             form = await limited.form(max_files=1, max_fields=1, max_part_size=METADATA_MAX_BYTES)
         except _BodyTooLarge:
             return _too_large(store.max_document_bytes)
+        except ClientDisconnect:
+            # The server's read timeout closed a stalled upload; nobody reads this answer,
+            # but the access log shows a timeout rather than a 500.
+            return problem(408, "request-timeout", "Request timeout", "The body came too slowly.")
         except HTTPException as exc:
             return _request_invalid(f"The multipart body is malformed: {exc.detail}")
 
@@ -292,9 +382,18 @@ def create_app(
                 return problem(
                     422, "metadata-invalid", "Invalid metadata", "The metadata is missing.", errors
                 )
+            if json_too_deep(raw_metadata, METADATA_MAX_DEPTH):
+                errors = [FieldError("metadata", f"nests deeper than {METADATA_MAX_DEPTH} levels")]
+                return problem(
+                    422,
+                    "metadata-too-deep",
+                    "Metadata nested too deeply",
+                    f"The metadata nests deeper than {METADATA_MAX_DEPTH} levels.",
+                    errors,
+                )
             try:
                 metadata = json.loads(raw_metadata)
-            except ValueError:
+            except (ValueError, RecursionError):
                 errors = [FieldError("metadata", "is not valid JSON")]
                 return problem(
                     422, "metadata-invalid", "Invalid metadata", "The metadata is not JSON.", errors
@@ -309,6 +408,8 @@ def create_app(
                     f"The metadata is invalid: {names}.",
                     errors,
                 )
+            if metadata["author"]["provider_code"] not in request.state.providers:
+                return _forbidden_provider()
             opted_out = digital_status(patient_map, metadata["patient"]["matricule"]) == "red"
             try:
                 receipt = await run_in_threadpool(
@@ -322,7 +423,7 @@ def create_app(
 
     async def get_document(request: Request) -> Response:
         vault_document_id = request.path_params["vault_document_id"]
-        doc = await run_in_threadpool(store.get, vault_document_id)
+        doc = await run_in_threadpool(store.get, vault_document_id, request.state.providers)
         if doc is None:
             return problem(404, "not-found", "Not found", "No document has this id.")
         return JSONResponse(doc.as_json())
@@ -345,6 +446,8 @@ def create_app(
             errors.append(FieldError("provider_code", "must be 8 digits"))
         if errors or quarter is None or provider_code is None:
             return _query_invalid(errors)
+        if provider_code not in request.state.providers:
+            return _forbidden_provider()
         activity = await run_in_threadpool(store.billing_activity, quarter, provider_code)
         return JSONResponse(activity.as_json())
 

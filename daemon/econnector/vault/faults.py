@@ -509,14 +509,18 @@ class FaultInjector:
 # -- the server side ------------------------------------------------------------------------------
 
 
-def fault_protocol_class() -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol, handing each request's transport to the app via the scope."""
+def fault_protocol_class(base: type[Any] | None = None) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol (or ``base``), handing each request's transport to the app."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class FaultH11Protocol(H11Protocol):
+    parent: type[Any] = base or H11Protocol
+
+    class FaultH11Protocol(parent):
+        app: Any
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            inner = self.app
+            inner: Any = self.app
 
             async def with_transport(scope: Any, receive: Any, send: Any) -> None:
                 scope["extensions"] = {

@@ -5,13 +5,20 @@ econnector.vault.server`` runs :func:`main`. Bad startup input (token file,
 TLS files, patients file, data folder) ends with exit code 2 and one line on
 stderr, never a traceback, so service managers show the reason. SIGTERM shuts
 down gracefully and exits 0.
+
+Slow clients are bounded by :mod:`econnector.vault.slowguard`: at start the
+soft open-file limit is raised to the hard limit and the connection bound is
+sized below it.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import functools
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -22,8 +29,14 @@ import uvicorn
 import yaml
 from starlette.types import ASGIApp
 
+from econnector.vault import slowguard
 from econnector.vault.app import DIGITAL_STATUSES, create_app
-from econnector.vault.store import DEFAULT_MAX_DOCUMENT_BYTES, VaultStore, is_matricule
+from econnector.vault.store import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    VaultStore,
+    is_matricule,
+    is_provider_code,
+)
 
 __all__ = ["StartupError", "load_patients", "load_tokens", "main", "serve"]
 
@@ -37,24 +50,45 @@ class StartupError(Exception):
     """A one-line reason the server refuses to start."""
 
 
-def load_tokens(path: Path) -> set[str]:
-    """Bearer tokens, one per line; blank lines and ``#`` comments are ignored."""
+def load_tokens(path: Path) -> dict[str, frozenset[str]]:
+    """Bearer tokens and the provider codes each may act for.
+
+    One line per token: the token, whitespace, then a comma-separated list of
+    8-digit provider codes (``tok 90812100,90812200``); blank lines and ``#``
+    comments are ignored. A token without provider codes is refused rather than
+    read as "every provider": that was the hole that let practices act for
+    each other.
+    """
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
         raise StartupError(f"token file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise StartupError(f"token file {path} cannot be read: {exc}") from None
-    tokens: set[str] = set()
+    tokens: dict[str, frozenset[str]] = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        token = line.strip()
-        if not token or token.startswith("#"):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
             continue
-        if any(c.isspace() for c in token) or not token.isprintable() or not token.isascii():
+        token, *rest = stripped.split(None, 1)
+        if not token.isprintable() or not token.isascii():
             raise StartupError(
                 f"token file {path} line {number}: a token must be printable ASCII without spaces"
             )
-        tokens.add(token)
+        if not rest:
+            raise StartupError(
+                f"token file {path} line {number}: the token has no provider codes "
+                "(write: TOKEN 90812100,90812200)"
+            )
+        codes = [c.strip() for c in rest[0].split(",")]
+        if not all(is_provider_code(c) for c in codes):
+            raise StartupError(
+                f"token file {path} line {number}: provider codes must be 8 digits, "
+                "separated by commas without spaces in between"
+            )
+        if token in tokens:
+            raise StartupError(f"token file {path} line {number}: the token is listed twice")
+        tokens[token] = frozenset(codes)
     if not tokens:
         raise StartupError(f"token file {path} holds no token")
     return tokens
@@ -102,13 +136,34 @@ def _check_tls(tls_cert: Path | None, tls_key: Path | None) -> None:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises a captured SIGTERM after its graceful shutdown; we exit 0 instead."""
+    """uvicorn re-raises a captured SIGTERM after its graceful shutdown; we exit 0 instead.
+
+    It also bounds the TLS handshake, which uvicorn leaves at asyncio's 60 s: a
+    client that connects and never finishes the handshake holds a descriptor
+    that no protocol-level guard sees.
+    """
+
+    tls_handshake_timeout = 10.0
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM:
             with contextlib.suppress(ValueError):
                 self._captured_signals.remove(sig)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.config.ssl is None:
+            await super().startup(sockets)
+            return
+        loop = asyncio.get_running_loop()
+        original = loop.create_server
+        loop.create_server = functools.partial(  # type: ignore[method-assign]
+            original, ssl_handshake_timeout=self.tls_handshake_timeout
+        )
+        try:
+            await super().startup(sockets)
+        finally:
+            loop.create_server = original  # type: ignore[method-assign]
 
 
 def serve(
@@ -122,11 +177,16 @@ def serve(
     *,
     max_document_bytes: int | None = None,
     enable_faults: bool = False,
+    max_connections: int | None = None,
+    header_timeout: float = 10.0,
+    body_timeout: float = 15.0,
 ) -> int:
     """Serve the vault API until SIGTERM/SIGINT; the process exit code.
 
     ``enable_faults`` adds the fault-injection control API (tests only; see
     :mod:`econnector.vault.faults`) and is refused unless ``host`` is loopback.
+    ``max_connections`` (default: 4096, or less when the open-file limit is
+    lower) is where 503 answers start; see :mod:`.slowguard` for the timeouts.
     """
     if enable_faults:
         from econnector.vault import faults
@@ -141,6 +201,18 @@ def serve(
         _check_tls(Path(tls_cert) if tls_cert else None, Path(tls_key) if tls_key else None)
         if max_document_bytes is not None and max_document_bytes < 1:
             raise StartupError("the document size limit must be positive")
+        if max_connections is not None and max_connections < 1:
+            raise StartupError("--max-connections must be positive")
+        if not (header_timeout > 0 and body_timeout > 0):
+            raise StartupError("--header-timeout and --body-timeout must be positive")
+        file_limit = slowguard.raise_file_limit()
+        try:
+            bound = slowguard.connection_bound(file_limit, max_connections)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        limits = slowguard.ConnectionLimits(
+            max_connections=bound, header_timeout=header_timeout, body_timeout=body_timeout
+        )
         try:
             store = VaultStore(
                 Path(data_dir),
@@ -153,16 +225,22 @@ def serve(
         return EXIT_USAGE
 
     app: ASGIApp = create_app(store, tokens, patients, access_log=True)
-    protocol: dict[str, Any] = {}
+    protocol: type[Any] = slowguard.guarded_protocol_class(limits)
     if enable_faults:
         # Tests only: the control API in front of the app, and the h11 protocol that lets
         # the injector reset or drop a connection.
-        app = faults.FaultInjector(app, faults.FaultQueue(), tokens)
-        protocol["http"] = faults.fault_protocol_class()
+        app = faults.FaultInjector(app, faults.FaultQueue(), set(tokens))
+        protocol = faults.fault_protocol_class(protocol)
         print("econnector vault: fault injection is enabled (tests only)", file=sys.stderr)
+    print(
+        f"econnector vault: open-file limit {file_limit}, connection bound {bound}",
+        file=sys.stderr,
+    )
     config = uvicorn.Config(
         app,
-        **protocol,
+        http=protocol,  # bounds connections and answers 503 itself (see slowguard)
+        timeout_keep_alive=limits.keep_alive,
+        h11_max_incomplete_event_size=16 * 1024,
         host=host,
         port=port,
         ssl_certfile=str(tls_cert) if tls_cert else None,
@@ -174,8 +252,10 @@ def serve(
         workers=1,
         reload=False,
     )
+    server = _Server(config)
+    server.tls_handshake_timeout = limits.tls_handshake_timeout
     try:
-        _Server(config).run()
+        server.run()
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind
         return exc.code if isinstance(exc.code, int) and exc.code else EXIT_FAILED
     finally:
@@ -192,7 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
     parser.add_argument(
-        "--token-file", required=True, type=Path, help="bearer tokens, one per line"
+        "--token-file",
+        required=True,
+        type=Path,
+        help="one line per token: TOKEN PROVIDER[,PROVIDER...] (8-digit provider codes)",
     )
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain (enables HTTPS)")
     parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
@@ -202,6 +285,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_MAX_DOCUMENT_BYTES / _MIB,
         help="largest accepted document in MiB (default 256)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        help="open connections above which requests get 503 (default 4096, less if the "
+        "open-file limit is lower)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a client has to send a complete request head (default 10)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=15.0,
+        help="a body bringing less than 1 KiB in this many seconds is dropped (default 15)",
     )
     parser.add_argument(
         "--enable-faults",
@@ -229,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         patients_file=args.patients,
         max_document_bytes=int(args.max_document_mb * _MIB),
         enable_faults=args.enable_faults,
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
     )
 
 

@@ -11,8 +11,13 @@ SQLite row commits, so a committed receipt always points at a complete file. A
 crash between the two leaves an orphan file and no receipt; the client retries
 with the same idempotency key and gets a fresh, complete record.
 
-Idempotency is enforced by a UNIQUE index in SQLite, so concurrent duplicate
-submissions (threads or processes) can never create two records or two fees.
+Idempotency is enforced by a UNIQUE index in SQLite over (provider code, key),
+so concurrent duplicate submissions (threads or processes) can never create two
+records or two fees, and one practice cannot squat another practice's keys.
+
+Everything under the data folder is private to the vault's user (folders 0700,
+files 0600, set explicitly rather than left to the umask): the database holds
+full matricules and names.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import sqlite3
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -488,6 +493,7 @@ class StoredDocument:
     fee_amount: str
     fee_currency: str
     path: Path
+    provider_code: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -520,7 +526,25 @@ class BillingActivity:
 
 # -- the store ------------------------------------------------------------------------------------
 
-_SCHEMA_VERSION = 1
+# 2: idempotency keys are unique per provider code, no longer globally.
+_SCHEMA_VERSION = 2
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) and set it to 0700 whatever the umask."""
+    path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, _DIR_MODE)
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` if absent and set it to 0600 whatever the umask."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, _FILE_MODE)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -560,8 +584,15 @@ class VaultStore:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self.documents_dir.mkdir(parents=True, exist_ok=True)
+        _private_dir(self.data_dir)
+        _private_dir(self.documents_dir)
+        # SQLite gives -wal and -shm the database file's mode, so the file is made first.
+        _private_file(self.db_path)
         self._init_schema()
+        for suffix in ("-wal", "-shm"):
+            sidecar = self.db_path.with_name(self.db_path.name + suffix)
+            if sidecar.exists():
+                os.chmod(sidecar, _FILE_MODE)
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -611,9 +642,12 @@ class VaultStore:
             not_null={"idempotency_key", "sha256", "size", "received_at", "metadata", "path"},
             if_not_exists=True,
         )
+        # Keys are scoped by provider code: another practice's token cannot
+        # register a key that this practice's genuine upload would then hit.
+        db.execute("DROP INDEX IF EXISTS documents_idempotency_key")
         db.table("documents").create_index(
-            ["idempotency_key"],
-            index_name="documents_idempotency_key",
+            ["provider_code", "idempotency_key"],
+            index_name="documents_provider_idempotency_key",
             unique=True,
             if_not_exists=True,
         )
@@ -669,19 +703,20 @@ class VaultStore:
         errors = validate_metadata(metadata)
         if errors:
             raise _metadata_invalid(errors)
+        provider_code = str(metadata["author"]["provider_code"])
 
         vault_document_id = "vd_" + uuid.uuid4().hex
         final = self.document_path(vault_document_id)
         folder = final.parent
         if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
+            _private_dir(folder)
             _fsync_dir(folder.parent)
         tmp_path: Path | None = None
         placed = False
         try:
             tmp_path, sha256, size = self._stage(pdf, folder)
 
-            existing = self._by_key(idempotency_key)
+            existing = self._by_key(provider_code, idempotency_key)
             if existing is not None:
                 return self._replay(existing, sha256)
             if patient_opted_out:
@@ -702,7 +737,6 @@ class VaultStore:
             now = datetime.now(UTC)
             received_at = format_rfc3339(now)
             doc_type = str(metadata["type"])
-            provider_code = str(metadata["author"]["provider_code"])
             fee = f"{fee_for(doc_type):.2f}"
             try:
                 self._insert(
@@ -719,7 +753,7 @@ class VaultStore:
                 )
             except sqlite3.IntegrityError:
                 # A concurrent submission with the same key committed first.
-                winner = self._by_key(idempotency_key)
+                winner = self._by_key(provider_code, idempotency_key)
                 if winner is None:
                     raise
                 return self._replay(winner, sha256)
@@ -829,18 +863,28 @@ class VaultStore:
             raise
         conn.execute("COMMIT")
 
-    def _by_key(self, idempotency_key: str) -> dict[str, Any] | None:
+    def _by_key(self, provider_code: str, idempotency_key: str) -> dict[str, Any] | None:
         rows = list(
             self._db()
             .table("documents")
-            .rows_where("idempotency_key = ?", [idempotency_key], limit=1)
+            .rows_where(
+                "provider_code = ? AND idempotency_key = ?",
+                [provider_code, idempotency_key],
+                limit=1,
+            )
         )
         return rows[0] if rows else None
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def get(self, vault_document_id: str) -> StoredDocument | None:
-        """The stored document, or None when the id is unknown."""
+    def get(
+        self, vault_document_id: str, providers: Collection[str] | None = None
+    ) -> StoredDocument | None:
+        """The stored document, or None when the id is unknown.
+
+        With ``providers``, a document of any other provider is None too: a
+        practice cannot even learn that another practice's id exists.
+        """
         if not is_vault_document_id(vault_document_id):
             return None
         rows = list(
@@ -848,7 +892,7 @@ class VaultStore:
             .table("documents")
             .rows_where("vault_document_id = ?", [vault_document_id], limit=1)
         )
-        if not rows:
+        if not rows or (providers is not None and rows[0]["provider_code"] not in providers):
             return None
         row = rows[0]
         return StoredDocument(
@@ -860,6 +904,7 @@ class VaultStore:
             fee_amount=row["fee_amount"],
             fee_currency=row["fee_currency"],
             path=self.data_dir / row["path"],
+            provider_code=str(row["provider_code"]),
         )
 
     def count_documents(self) -> int:
