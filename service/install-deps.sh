@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages econnector needs, when missing and running as root.
 #   python: what `make run` needs (a venv-capable Python 3.11+)
-#   test:   what the test suite needs in addition (poppler's pdfsig, qpdf)
+#   test:   what the test suite needs in addition (pdfsig, qpdf, useradd, setpriv)
 # As non-root, say what is missing instead of failing silently.
 set -eu
 need=""
@@ -19,6 +19,10 @@ case "${1:-python}" in
     command -v jq >/dev/null 2>&1 || need="$need jq"
     command -v curl >/dev/null 2>&1 || need="$need curl"
     [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
+    # the security tests: a second OS user and group, a daemon without DAC override
+    command -v useradd >/dev/null 2>&1 || need="$need passwd"
+    command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
+    command -v runuser >/dev/null 2>&1 || need="$need util-linux"
     ;;
 esac
 [ -z "$need" ] && exit 0
