@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from econnector import matricule, testid
+from econnector import config, matricule, testid
 from vaultutil import VaultProcess, subprocess_env
 
 PROVIDER = "90812100"
@@ -252,14 +252,33 @@ def write_config(
     return path
 
 
+def inprocess_config(
+    tmp_path: Path, ident: testid.TestIdentity, retry_base: float, retry_cap: float
+) -> config.Config:
+    """A fast config on the local vault, for tests that drive a Pipeline in process;
+    its outbox exists."""
+    cfg = config.parse({
+        "schema": "econnector.config/v1",
+        "folders": {"root": str(tmp_path / "practice")},
+        "watch": {"settle_ms": 50, "rescan_interval_s": 0.2},
+        "identities": [{"provider_code": PROVIDER, "name": "Dr T", "pkcs12": str(ident.pkcs12),
+                        "passphrase_file": str(ident.passphrase_file)}],
+        "vault": {"kind": "local"},
+        "retry": {"base_s": retry_base, "cap_s": retry_cap},
+    }, tmp_path)
+    cfg.folders.outbox.mkdir(parents=True)
+    return cfg
+
+
 @contextlib.contextmanager
 def running_daemon(
-    config: Path, env: dict[str, str] | None = None, prefix: Sequence[str] = ()
+    config: Path, env: dict[str, str] | None = None, prefix: Sequence[str] = (),
+    **popen: Any,
 ) -> Iterator[Daemon]:
     """The real ``econnector run`` process; on exit it must stop cleanly on SIGTERM.
 
     ``prefix`` goes before the command (e.g. ``setpriv ...`` to run it with fewer
-    privileges)."""
+    privileges); ``popen`` goes to ``subprocess.Popen`` (e.g. ``group=``)."""
     root = config.parent / yaml.safe_load(config.read_text())["folders"]["root"]
     stderr_path = root / "daemon.stderr"
     with stderr_path.open("wb") as err:
@@ -268,6 +287,7 @@ def running_daemon(
             stdout=err,
             stderr=subprocess.STDOUT,
             env={**subprocess_env(), **(env or {})},
+            **popen,
         )
     d = Daemon(root, config, proc, root / "econnector.log")
     try:

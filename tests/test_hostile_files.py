@@ -30,6 +30,7 @@ from daemonutil import (
     Daemon,
     drop,
     econnector_cmd,
+    inprocess_config,
     make_identity,
     require_tool,
     running_daemon,
@@ -37,7 +38,7 @@ from daemonutil import (
     wait_for,
     write_config,
 )
-from econnector import config, names, safeopen, signer, signworker
+from econnector import names, safeopen, signer, signworker
 from econnector.daemon import make_vault_client
 from econnector.pipeline import Pipeline
 from econnector.store import Store
@@ -345,17 +346,7 @@ def test_an_internal_error_that_persists_is_final(
 ) -> None:
     import asyncio
 
-    doc = {
-        "schema": "econnector.config/v1",
-        "folders": {"root": str(tmp_path / "practice")},
-        "watch": {"settle_ms": 50, "rescan_interval_s": 0.2},
-        "identities": [{"provider_code": PROVIDER, "name": "Dr T", "pkcs12": str(ident.pkcs12),
-                        "passphrase_file": str(ident.passphrase_file)}],
-        "vault": {"kind": "local"},
-        "retry": {"base_s": 0.01, "cap_s": 0.05},
-    }
-    cfg = config.parse(doc, tmp_path)
-    cfg.folders.outbox.mkdir(parents=True)
+    cfg = inprocess_config(tmp_path, ident, 0.01, 0.05)
     drop(cfg.folders.outbox, "jam", unsigned_pdf("jam"), sidecar("JAM-1"))
     store = Store(cfg.folders.work / "state.sqlite")
     pool = FailingPool(exc)

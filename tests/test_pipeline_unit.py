@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from daemonutil import PROVIDER, drop, make_identity, sidecar
-from econnector import config, signer, signworker
+from daemonutil import PROVIDER, drop, inprocess_config, make_identity, sidecar
+from econnector import safeopen, signer, signworker
 from econnector.daemon import make_vault_client
 from econnector.pipeline import Pipeline
 from econnector.store import Store
@@ -43,18 +43,7 @@ class LockedThenReadablePool:
 
 def test_a_locked_file_is_retried_with_backoff_not_rejected(tmp_path: Path) -> None:
     ident = make_identity(tmp_path / "id")
-    doc = {
-        "schema": "econnector.config/v1",
-        "folders": {"root": str(tmp_path / "practice")},
-        "watch": {"settle_ms": 50, "rescan_interval_s": 0.2},
-        "identities": [{"provider_code": PROVIDER, "name": "Dr T", "pkcs12": str(ident.pkcs12),
-                        "passphrase_file": str(ident.passphrase_file)}],
-        "vault": {"kind": "local"},
-        "retry": {"base_s": 0.1, "cap_s": 0.3},
-    }
-    cfg = config.parse(doc, tmp_path)
-    for p in (cfg.folders.outbox,):
-        p.mkdir(parents=True)
+    cfg = inprocess_config(tmp_path, ident, 0.1, 0.3)
     drop(cfg.folders.outbox, "locked", unsigned_pdf("locked"), sidecar("LOCK-1"))
     store = Store(cfg.folders.work / "state.sqlite")
     pool = LockedThenReadablePool(locked=3)
@@ -110,7 +99,8 @@ def test_worker_maps_a_permission_error_to_file_busy(
     def locked_open(*a: Any, **k: Any) -> Any:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(signworker, "open", locked_open, raising=False)
+    # The source is opened by descriptor (safeopen): refuse it there, as a lock would.
+    monkeypatch.setattr(safeopen, "open_fd", locked_open)
     out = signworker.sign_file(signer.SignJob(PROVIDER, str(src), str(tmp_path / "o.pdf"), 10,
                                               16384, ""))
     assert (out.ok, out.code) == (False, "file-busy")

@@ -3,12 +3,9 @@ dumps and not dumpable where keys are held, exposed secret files refused."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +13,10 @@ import yaml
 
 from daemonutil import (
     PROVIDER,
-    Daemon,
     drop,
     econnector_cmd,
     make_identity,
+    running_daemon,
     sidecar,
     wait_for,
     write_config,
@@ -95,33 +92,6 @@ def test_the_dumpable_observable_tells_the_difference() -> None:
         ctl.wait()
 
 
-@contextlib.contextmanager
-def daemon_process(config: Path, env: dict[str, str]) -> Iterator[Daemon]:
-    """``econnector run`` (like daemonutil.running_daemon), as root with a non-root gid."""
-    root = config.parent
-    stderr_path = root / "daemon.stderr"
-    kwargs = observer_kwargs()
-    with stderr_path.open("wb") as err:
-        proc = subprocess.Popen(econnector_cmd("run", "-c", str(config)), stdout=err,
-                                stderr=subprocess.STDOUT, env={**subprocess_env(), **env},
-                                **kwargs)  # type: ignore[call-overload]
-    try:
-        wait_for(lambda: b"watching" in stderr_path.read_bytes() or proc.poll() is not None,
-                 30, "the daemon to start")
-        assert proc.poll() is None, stderr_path.read_text()
-        yield Daemon(root, config, proc, root / "econnector.log")
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                raise AssertionError("the daemon did not stop within 30 s of SIGTERM") from None
-            assert rc == 0, stderr_path.read_text()[-3000:]
-
-
 def use_passphrase_env(config: Path, name: str) -> None:
     doc = yaml.safe_load(config.read_text())
     for ident in doc["identities"]:
@@ -139,7 +109,8 @@ def test_workers_get_no_secret_no_core_and_are_not_dumpable(tmp_path: Path) -> N
     use_passphrase_env(cfg, "EC_TEST_DOCTOR_PASSPHRASE")
     env = {"EC_TEST_DOCTOR_PASSPHRASE": secret,
            "EC_TEST_SOME_OTHER_SECRET": "other-secret-4711"}  # not econnector's, not passed
-    with daemon_process(cfg, env) as d:
+    # as root with a non-root gid: /proc then shows who may read a process
+    with running_daemon(cfg, env, **observer_kwargs()) as d:
         assert d.proc is not None
         main = d.proc.pid
         workers = wait_for(lambda: (c := children(main)) and len(c) == 2 and c, 20,

@@ -207,6 +207,22 @@ def walk(
     streams it needs.
     """
     stack: list[Any] = [start]
+    for obj, ref in _each_once(stack, limit):
+        if isinstance(obj, generic.DictionaryObject):
+            yield obj
+            stack.extend(obj.raw_get(k) for k in obj)
+            if cache is not None and ref is not None and isinstance(obj, generic.StreamObject):
+                cache.pop((ref[1], ref[0]), None)
+        elif isinstance(obj, generic.ArrayObject):
+            stack.extend(obj.raw_get(i) for i in range(len(obj)))
+
+
+def _each_once(
+    stack: list[Any], limit: int
+) -> Iterator[tuple[Any, tuple[int, int] | None]]:
+    """Pop ``stack`` (which the caller may extend) until empty: each object with its
+    reference, every indirect object resolved once, at most ``limit`` in all (a
+    hostile file can loop or fan out without end)."""
     seen: set[tuple[int, int]] = set()
     count = 0
     while stack:
@@ -221,13 +237,7 @@ def walk(
         count += 1
         if count > limit:
             raise PdfError("pdf-damaged", detail=f"more than {limit} objects")
-        if isinstance(obj, generic.DictionaryObject):
-            yield obj
-            stack.extend(obj.raw_get(k) for k in obj)
-            if cache is not None and ref is not None and isinstance(obj, generic.StreamObject):
-                cache.pop((ref[1], ref[0]), None)
-        elif isinstance(obj, generic.ArrayObject):
-            stack.extend(obj.raw_get(i) for i in range(len(obj)))
+        yield obj, ref
 
 
 def _embedded_file_keys(root: generic.DictionaryObject, limit: int = MAX_OBJECTS) -> Iterator[str]:
@@ -237,19 +247,7 @@ def _embedded_file_keys(root: generic.DictionaryObject, limit: int = MAX_OBJECTS
     if not isinstance(names, generic.DictionaryObject) or "/EmbeddedFiles" not in names:
         return
     stack: list[Any] = [names.raw_get("/EmbeddedFiles")]
-    seen: set[tuple[int, int]] = set()
-    count = 0
-    while stack:
-        node = stack.pop()
-        if isinstance(node, generic.IndirectObject):
-            ref = (node.idnum, node.generation)
-            if ref in seen:
-                continue
-            seen.add(ref)
-            node = node.get_object()
-        count += 1
-        if count > limit:
-            raise PdfError("pdf-damaged", detail=f"more than {limit} objects")
+    for node, _ref in _each_once(stack, limit):
         if not isinstance(node, generic.DictionaryObject):
             continue
         entries = _resolve(node.raw_get("/Names")) if "/Names" in node else None
