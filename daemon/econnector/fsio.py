@@ -105,6 +105,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def sha256_prefix(f: IO[bytes], size: int) -> str:
+    """The hash of the first ``size`` bytes of the open file ``f`` (from its start)."""
+    h = hashlib.sha256()
+    left = size
+    f.seek(0)
+    while left > 0:
+        chunk = f.read(min(CHUNK, left))
+        if not chunk:
+            break
+        h.update(chunk)
+        left -= len(chunk)
+    return h.hexdigest()
+
+
 def free_name(folder: Path, name: str) -> Path:
     """``folder/name``, or ``stem.N.ext`` if taken, so nothing is ever overwritten."""
     target = folder / name

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import structlog
 
@@ -420,9 +420,7 @@ class Pipeline:
         now_m = self.mono()
         self.released = set()
         try:
-            ident, entries = await asyncio.to_thread(
-                safeopen.list_dir, self.outbox,
-                lambda n: contract.classify(n).kind is not contract.Kind.IGNORED)
+            ident, entries = await asyncio.to_thread(safeopen.list_dir, self.outbox, _contract_name)
         except OSError as e:
             # A network share that went away, or a folder removed by someone: keep
             # running, keep everything already claimed, and look again later.
@@ -462,7 +460,7 @@ class Pipeline:
         groups: dict[str, StemFiles] = {}
         seen: set[str] = set()
         for e in entries:
-            name = contract.classify(e.name)
+            name: contract.Name = e.tag
             seen.add(e.name)
             self.tracks[e.name] = readiness.observe(
                 self.tracks.get(e.name),
@@ -483,9 +481,14 @@ class Pipeline:
         return groups
 
     def _probe_jobs(self, todo: list[tuple[str, StemFiles]], now_m: float) -> list[_ProbeJob]:
-        """The pairs worth opening: a settled PDF with one sidecar, both regular files."""
-        jobs = []
+        """The pairs worth opening: a settled PDF with one sidecar, both regular files;
+        no more than could be claimed now (a backlog of thousands is not read at
+        every pass; the rest is probed when there is room)."""
+        jobs: list[_ProbeJob] = []
+        room = self.max_claimed - self._claimed_active()
         for key, g in todo:
+            if len(jobs) >= room:
+                break
             if not (g.pdf and g.sidecars and g.stem_ok and not g.irregular):
                 continue
             side = min(g.sidecars)
@@ -801,8 +804,10 @@ class Pipeline:
             return d
         pc = d.provider_code or ""
         dst = self._signed_path(d)
+        # (A stat of our own private folder; the hashing, when there is anything to
+        # hash, runs on a thread.)
         reused = await asyncio.to_thread(_reusable_signed, dst, d.pdf_stat or {},
-                                         d.original_sha256 or "")
+                                         d.original_sha256 or "") if dst.exists() else None
         if reused is not None:
             # Signed before a crash (or before the database was lost): these may be
             # the very bytes the vault already holds, so never sign again.
@@ -834,9 +839,7 @@ class Pipeline:
             # The incremental update must start with exactly the bytes we validated and
             # hashed; if the vendor rewrote the PDF meanwhile, this attempt is void.
             claimed_size = (d.pdf_stat or {}).get("size", out.input_size)
-            if out.input_size != claimed_size or not await asyncio.to_thread(
-                _prefix_matches, dst, d.pdf_stat or {}, d.original_sha256 or ""
-            ):
+            if out.input_size != claimed_size or out.input_sha256 != d.original_sha256:
                 dst.unlink(missing_ok=True)
                 log.warning("original-changed", drop=d.id)
                 return self._reject(d, Rejected("file-replaced", name=d.pdf_name))
@@ -873,7 +876,7 @@ class Pipeline:
             size = os.fstat(f.fileno()).st_size
             if size > self.cfg.limits.max_pdf_bytes:
                 raise PdfError("pdf-too-large", size=size, limit=self.cfg.limits.max_pdf_bytes)
-            original_sha = _sha256_prefix(f, (d.pdf_stat or {}).get("size", size))
+            original_sha = fsio.sha256_prefix(f, (d.pdf_stat or {}).get("size", size))
         return meta, original_sha, hashlib.sha256(data).hexdigest()
 
     def _record_validated(self, d: Drop, read: tuple[contract.DocumentMeta, str, str]) -> Drop:
@@ -1264,37 +1267,16 @@ def _same_content(other: Drop, d: Drop) -> bool:
     return other.content_hash == d.content_hash
 
 
-def _sha256_prefix(f: IO[bytes], size: int) -> str:
-    """The hash of the first ``size`` bytes of the open file ``f`` (from its start)."""
-    h = hashlib.sha256()
-    left = size
-    f.seek(0)
-    while left > 0:
-        chunk = f.read(min(fsio.CHUNK, left))
-        if not chunk:
-            break
-        h.update(chunk)
-        left -= len(chunk)
-    return h.hexdigest()
-
-
-def _prefix_matches(signed: Path, pdf_stat: dict[str, Any], original_sha256: str) -> bool:
-    """Does our signed file (work/, private) start with exactly the claimed original?"""
-    size = pdf_stat.get("size")
-    if size is None:
-        return True
-    with open(signed, "rb") as f:
-        return _sha256_prefix(f, int(size)) == original_sha256
-
-
 def _reusable_signed(
     signed: Path, pdf_stat: dict[str, Any], original_sha256: str
 ) -> tuple[str, float] | None:
     """Runs on a thread: hash and time of signed bytes made before a crash, if they
-    are of this original."""
+    are of this original (our signed file, in work/, starts with the original)."""
     try:
-        if not _prefix_matches(signed, pdf_stat, original_sha256):
-            return None
+        with open(signed, "rb") as f:
+            size = pdf_stat.get("size")
+            if size is not None and fsio.sha256_prefix(f, int(size)) != original_sha256:
+                return None
         return fsio.sha256_file(signed), signed.stat().st_mtime
     except FileNotFoundError:
         return None
@@ -1334,6 +1316,12 @@ def _probe_pairs(jobs: list[_ProbeJob]) -> dict[str, Any]:
         except (OSError, Rejected):
             out[j.key] = None  # gone or swapped: the next listing tells
     return out
+
+
+def _contract_name(name: str) -> contract.Name | None:
+    """Outbox names the contract knows (classified once, on the listing thread)."""
+    n = contract.classify(name)
+    return None if n.kind is contract.Kind.IGNORED else n
 
 
 def _file_id(st: readiness.Stat) -> safeopen.FileId:

@@ -122,17 +122,20 @@ class Entry:
     dev: int
     regular: bool
     kind: str  # for a non-regular entry: what it is, in words
+    tag: Any = None  # what ``keep`` said of the name
 
 
 def list_dir(folder: str | os.PathLike[str],
              keep: Any = None) -> tuple[tuple[int, int], list[Entry]]:
-    """The folder's identity (dev, ino) and its entries whose names ``keep(name)``
-    accepts; entries that vanish while listed are left out."""
+    """The folder's identity (dev, ino) and its entries for whose names ``keep(name)``
+    is truthy (kept as the entry's ``tag``); entries that vanish while listed are
+    left out."""
     st = os.stat(folder)
     out: list[Entry] = []
     with os.scandir(folder) as it:
         for e in it:
-            if keep is not None and not keep(e.name):
+            tag = keep(e.name) if keep is not None else None
+            if keep is not None and not tag:
                 continue
             try:
                 est = e.stat(follow_symlinks=False)
@@ -140,7 +143,7 @@ def list_dir(folder: str | os.PathLike[str],
                 continue
             regular = stat.S_ISREG(est.st_mode)
             out.append(Entry(e.name, est.st_size, est.st_mtime_ns, est.st_ino, est.st_dev,
-                             regular, "" if regular else kind_of(est.st_mode)))
+                             regular, "" if regular else kind_of(est.st_mode), tag))
     return (st.st_dev, st.st_ino), out
 
 

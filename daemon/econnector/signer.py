@@ -96,6 +96,7 @@ class SignOutcome:
     size: int = 0
     pages: int = 0
     input_size: int = 0  # the original's size when signing ended
+    input_sha256: str = ""  # the hash of the signed file's first ``input_size`` bytes
     signed_at: str = ""
     code: str = ""
     params: dict[str, Any] = field(default_factory=dict)

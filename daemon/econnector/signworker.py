@@ -143,6 +143,9 @@ def _sign(job: SignJob) -> SignOutcome:
                     pages = pdfpolicy.check(writer.prev, job.max_pages)
             except _PARSE_ERRORS as e:
                 raise PdfError("pdf-damaged", detail=_short(e)) from None
+            # The signed file starts with exactly these bytes (an incremental update):
+            # their hash lets the daemon check they are the original it validated.
+            input_sha256 = hashlib.sha256(data).hexdigest() if small else ""
             del data
             meta = signers.PdfSignatureMetadata(
                 field_name=f"econnector-{secrets.token_hex(4)}",
@@ -183,9 +186,11 @@ def _sign(job: SignJob) -> SignOutcome:
             os.unlink(tmp)
     if not small:
         sha256, size = fsio.sha256_file(Path(job.dst)), os.path.getsize(job.dst)
+        with open(job.dst, "rb") as f:
+            input_sha256 = fsio.sha256_prefix(f, input_size)
     return SignOutcome(
         ok=True, sha256=sha256, size=size, pages=pages, input_size=input_size,
-        signed_at=signed_at.isoformat(),
+        input_sha256=input_sha256, signed_at=signed_at.isoformat(),
     )
 
 
