@@ -72,6 +72,8 @@ log = structlog.get_logger("econnector.pipeline")
 # Threads writing the practice's files (see Pipeline._in_io).
 IO_THREADS = 2
 
+HEALTH_FILE = "daemon-status.json"  # in work/: what blocks the whole daemon
+
 # A receipt read back to rebuild a lost database is a few KiB; more is not ours.
 RECEIPT_MAX_BYTES = 1024 * 1024
 
@@ -378,8 +380,9 @@ class Pipeline:
             "identities_locked": sorted(self.ids.locked),
             "outbox_missing": self.outbox_missing,
         }
-        with contextlib.suppress(OSError):
-            fsio.write_json(self.cfg.folders.work / "daemon-status.json", doc)
+        # On an I/O thread (always the same one, so versions stay in order): the
+        # write is fsynced, and the event loop never waits for a disk.
+        self._io_job(HEALTH_FILE, _write_json_quietly, self.cfg.folders.work / HEALTH_FILE, doc)
 
     def hint(self) -> None:
         """Called (thread-safely, via the loop) when the watcher saw something."""
@@ -1326,6 +1329,11 @@ def _contract_name(name: str) -> contract.Name | None:
 
 def _file_id(st: readiness.Stat) -> safeopen.FileId:
     return safeopen.FileId(st.dev, st.ino, st.size, st.mtime_ns)
+
+
+def _write_json_quietly(path: Path, doc: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        fsio.write_json(path, doc)
 
 
 def _unlink_quietly(path: Path) -> None:
