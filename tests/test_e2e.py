@@ -210,7 +210,9 @@ def test_bad_sidecar_is_rejected_with_field_and_a_fixed_redrop_goes_through(
     # the vendor fixes the sidecar and drops the pair again
     drop(daemon.outbox, "fixme", pdf, sidecar("E2E-FIX"))
     wait_for(lambda: daemon.receipt("fixme"), 30, "the receipt of the fixed drop")
-    assert daemon.status("fixme")["state"] == "delivered"  # type: ignore[index]
+    # the final status follows the receipt (receipt, originals archived, then status)
+    wait_for(lambda: (daemon.status("fixme") or {}).get("state") == "delivered", 10,
+             "the delivered status")
     # the stale error files of the first attempt are gone; the failed copy stays
     assert daemon.error("fixme") is None
     assert not (daemon.inbox / "fixme.error.txt").exists()
