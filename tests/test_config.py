@@ -144,3 +144,37 @@ def test_folders_group_is_a_name_or_a_gid() -> None:
         with pytest.raises(ConfigError) as e:
             parse(with_("folders.group", bad))
         assert e.value.message.startswith("folders.group: ")
+
+
+@pytest.mark.parametrize("folders, where, words", [
+    ({"inbox": "outbox"}, "folders.inbox", "same folder as folders.outbox"),
+    ({"inbox": "./outbox/"}, "folders.inbox", "same folder as folders.outbox"),
+    ({"inbox": "outbox/answers"}, "folders.inbox", "inside folders.outbox"),
+    ({"outbox": "inbox/drop"}, "folders.outbox", "inside folders.inbox"),
+    ({"work": "archive/.work"}, "folders.work", "inside folders.archive"),
+    ({"failed": "archive", "archive": "archive"}, "folders.failed", "same folder"),
+])
+def test_overlapping_folders_are_refused(
+    tmp_path: Path, folders: dict[str, str], where: str, words: str
+) -> None:
+    """Issue 9, point 3: with inbox = outbox the daemon processed its own status files."""
+    doc = {**MINIMAL, "folders": {"root": str(tmp_path), **folders}}
+    with pytest.raises(ConfigError) as e:
+        config.parse(doc, tmp_path)
+    assert e.value.field == where and words in e.value.message, e.value.message
+
+
+def test_overlap_through_a_symbolic_link_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "answers").symlink_to(tmp_path / "outbox")
+    doc = {**MINIMAL, "folders": {"root": str(tmp_path), "inbox": "answers"}}
+    with pytest.raises(ConfigError) as e:
+        config.parse(doc, tmp_path)
+    assert e.value.field == "folders.inbox"
+
+
+def test_separate_folders_outside_the_root_are_fine(tmp_path: Path) -> None:
+    doc = {**MINIMAL, "folders": {"root": str(tmp_path / "r"), "outbox": str(tmp_path / "o"),
+                                    "inbox": str(tmp_path / "i")}}
+    cfg = config.parse(doc, tmp_path)
+    assert cfg.folders.outbox == tmp_path / "o" and cfg.folders.work == tmp_path / "r" / "work"

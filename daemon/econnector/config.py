@@ -309,6 +309,29 @@ def _resolve(base: Path, value: str | None) -> Path | None:
     return p if p.is_absolute() else (base / p)
 
 
+_SEPARATE = ("outbox", "inbox", "archive", "failed", "work")
+
+
+def _refuse_overlap(folders: Folders) -> None:
+    """Any two of the five folders equal or nested is a mistake, caught here: with
+    ``inbox: outbox`` the daemon would process its own status files, over and over.
+    Paths are compared with links resolved (``realpath``) where they exist."""
+    real = {n: Path(os.path.realpath(getattr(folders, n))) for n in _SEPARATE}
+    for i, a in enumerate(_SEPARATE):
+        for b in _SEPARATE[i + 1:]:
+            pa, pb = real[a], real[b]
+            if pa == pb:
+                raise ConfigError(f"is the same folder as folders.{a} ({pa}); the outbox, "
+                                  "inbox, archive, failed and work folders must be separate",
+                                  f"folders.{b}")
+            for inner, outer in ((a, b), (b, a)):
+                if real[outer] in real[inner].parents:
+                    raise ConfigError(f"({real[inner]}) is inside folders.{outer} "
+                                      f"({real[outer]}); the outbox, inbox, archive, failed "
+                                      "and work folders must not contain one another",
+                                      f"folders.{inner}")
+
+
 def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
     """Validate a loaded YAML document and build frozen config objects."""
     err = _first_error(doc)
@@ -324,6 +347,7 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
     folders = Folders(outbox=folder("outbox"), inbox=folder("inbox"), archive=folder("archive"),
                       failed=folder("failed"), work=folder("work"), root=root,
                       group=f.get("group"))
+    _refuse_overlap(folders)
     w = doc.get("watch", {})
     lim = doc.get("limits", {})
     sig = doc.get("signing", {})
