@@ -42,7 +42,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import config, filemodes, hardening
+    from . import config, filemodes, hardening, instancelock
 
     # This process will hold passphrases: no core file, not dumpable, and nothing
     # it creates is readable by others unless given a mode on purpose (filemodes).
@@ -53,6 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     problems = config.check_usable(cfg)
     if problems:
         raise ConfigError(problems[0])
+    # One daemon per set of folders; the descriptor stays open (locked) until we exit.
+    instancelock.acquire(cfg.folders.work)
     filemodes.set_policy(filemodes.policy_for(cfg.folders, config.folder_gid(cfg)))
     from . import daemon, logs
 
