@@ -154,19 +154,3 @@ def move(src: Path, target: Path, durable_dir: bool = True) -> None:
     filemodes.fix_moved(target)  # archive/failed: the practice group's mode, not the source's
     if durable_dir:
         fsync_dir(target.parent)
-
-
-def tail_has_eof(path: Path, size: int, window: int = 1024) -> bool:
-    """True when ``%%EOF`` occurs in the last ``window`` bytes of the first ``size`` bytes.
-
-    The caller passes the size it observed: the marker must end the file as it
-    was judged settled, not a later version a writer is still appending to.
-    """
-    with open(path, "rb") as f:
-        f.seek(max(0, size - window))
-        return b"%%EOF" in f.read(min(window, size))
-
-
-def head_has_pdf_header(path: Path, window: int = 1024) -> bool:
-    with open(path, "rb") as f:
-        return b"%PDF-" in f.read(window)
