@@ -160,6 +160,11 @@ CATALOG: dict[str, Spec] = {
         "invoice.currency must be EUR (found {value}).",
         "Set currency: EUR.",
     ),
+    "sidecar-missing": Spec(
+        "The PDF '{stem}.pdf' waited {seconds} s for its sidecar ({stem}.yaml or "
+        "{stem}.json), which never arrived; nothing was signed or sent.",
+        "Drop the PDF again together with its sidecar, both with the same name.",
+    ),
     "drop-withdrawn": Spec(
         "The file {name} was removed from outbox/ before econnector had finished with it; "
         "nothing was sent.",
@@ -268,6 +273,12 @@ CATALOG: dict[str, Spec] = {
         "The vault refused the document as too large.",
         "Reduce the scan resolution or split the document.",
     ),
+    # -- final, not an error ---------------------------------------------------------
+    "patient-opted-out": Spec(
+        "The patient has chosen not to use the digital vault: the document was signed "
+        "but not sent.",
+        "Print the signed PDF {signed} from the inbox folder and hand it to the patient.",
+    ),
     # -- transient and held (status files, not error files) ------------------------
     "vault-unavailable": Spec(
         "The vault could not be reached or failed ({detail}); retrying.",
@@ -280,6 +291,31 @@ CATALOG: dict[str, Spec] = {
     "file-busy": Spec(
         "The file cannot be read yet ({detail}); retrying.",
         "Nothing to do unless this persists: another program holds the file.",
+    ),
+    "certificate-expired": Spec(
+        "The signing certificate of provider {provider} expired on {not_after}; "
+        "econnector does not sign with it.",
+        "The doctor needs a renewed certificate; IT installs it and runs "
+        "'econnector check-config'. The documents wait and are signed once it is in place.",
+    ),
+    "certificate-not-yet-valid": Spec(
+        "The signing certificate of provider {provider} is only valid from {not_before}; "
+        "econnector does not sign with it before then.",
+        "Nothing to do if that date is near; otherwise IT checks the computer's clock and "
+        "the certificate.",
+    ),
+    "vault-tls": Spec(
+        "The vault's identity could not be verified ({detail}); all deliveries are paused.",
+        "IT: check vault.url and vault.ca_bundle in the econnector config, then run "
+        "'econnector check-config'.",
+    ),
+    "outbox-missing": Spec(
+        "The outbox folder {path} is missing or cannot be read; econnector waits for it.",
+        "IT: connect the network share or create the folder; econnector resumes by itself.",
+    ),
+    "inbox-missing": Spec(
+        "The inbox folder {path} is missing or cannot be written; econnector waits for it.",
+        "IT: connect the network share or create the folder; econnector resumes by itself.",
     ),
     "identity-locked": Spec(
         "The signing key of provider {provider} is locked or unavailable ({detail}).",
