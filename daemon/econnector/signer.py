@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,30 @@ class SignerInfo:
     subject: str
     serial_hex: str
     not_after: str
+    not_before: str = ""
+
+
+EXPIRY_WARNING_DAYS = 30
+
+
+def validity(info: SignerInfo, now: datetime) -> Held | None:
+    """Why this certificate must not sign at ``now`` (``certificate-expired`` or
+    ``certificate-not-yet-valid``), or None. A pure decision: the daemon holds the
+    doctor's documents on it and ``check-config`` fails on it."""
+    after = datetime.fromisoformat(info.not_after)
+    before = datetime.fromisoformat(info.not_before) if info.not_before else None
+    if now >= after:
+        return Held("certificate-expired", provider=info.provider_code,
+                    not_after=info.not_after, not_before=info.not_before)
+    if before is not None and now < before:
+        return Held("certificate-not-yet-valid", provider=info.provider_code,
+                    not_after=info.not_after, not_before=info.not_before)
+    return None
+
+
+def days_left(info: SignerInfo, now: datetime) -> float:
+    """Days until the certificate expires (negative once expired)."""
+    return (datetime.fromisoformat(info.not_after) - now).total_seconds() / 86400.0
 
 
 def read_identity(provider_code: str, path: Path) -> bytes:
@@ -73,6 +98,7 @@ def describe(provider_code: str, cert: asn1_x509.Certificate) -> SignerInfo:
         subject=cert.subject.human_friendly,
         serial_hex=format(cert.serial_number, "x"),
         not_after=cert["tbs_certificate"]["validity"]["not_after"].native.isoformat(),
+        not_before=cert["tbs_certificate"]["validity"]["not_before"].native.isoformat(),
     )
 
 
