@@ -16,7 +16,8 @@ Exception tree::
     ├── Transient                   retry later with backoff
     │   ├── VaultUnavailable        network, 5xx, 429, timeouts
     │   └── FileBusy                locked or unreadable for now
-    └── Held                        waits for a person (reason in ``code``)
+    ├── Held                        waits for a person (reason in ``code``)
+    └── PatientOptedOut             final, not an error: the vault will never take it
 
 Library exceptions (pyHanko, httpx, OSError) are translated into these only in
 the edge modules that call the libraries (signer, vault client, fsio).
@@ -436,3 +437,9 @@ class FileBusy(Transient):
 
 class Held(EconnectorError):
     """Waits for a person; the code is the hold reason."""
+
+
+class PatientOptedOut(EconnectorError):
+    """The patient opted out of the vault (digital status red): the document ends
+    signed but unsent, and staff hand over the printed copy. Neither a defect to
+    fix (Rejected) nor a wait (Held)."""
