@@ -7,13 +7,22 @@ DATA   ?= data
 
 .PHONY: run test lint typecheck unit e2e demo-drop deps clean bench
 
+# One installation at a time: a second make (`make demo-drop` while `make run` is
+# still installing) waits for the first on a lock, then finds the stamp and goes on.
 $(STAMP): pyproject.toml
-	@sh service/install-deps.sh python
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	@rm -f $(VENV)/.installed-*
-	@touch $@
+	@mkdir -p $(VENV); exec 9>$(VENV)/.install.lock; \
+	if command -v flock >/dev/null && ! flock -n 9; then \
+	  echo "econnector: another make is installing into $(VENV)/; waiting for it to finish"; \
+	  flock 9; \
+	fi; \
+	if [ -e $@ ]; then exit 0; fi; \
+	set -e; \
+	sh service/install-deps.sh python; \
+	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	$(PY) -m pip install --quiet --upgrade pip; \
+	$(PY) -m pip install --quiet -e '.[test]'; \
+	rm -f $(VENV)/.installed-*; \
+	touch $@
 
 deps:
 	@sh service/install-deps.sh test

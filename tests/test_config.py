@@ -123,7 +123,8 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 2
-    assert r.stderr.strip() == "econnector: watch.settel_ms: unknown key"
+    assert r.stderr.strip() == ("econnector: watch.settel_ms: unknown key "
+                                "(did you mean settle_ms?)")
     assert "Traceback" not in r.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "econnector.cli", "run", "-c", str(tmp_path / "nope.yaml")],
@@ -178,3 +179,50 @@ def test_separate_folders_outside_the_root_are_fine(tmp_path: Path) -> None:
                                     "inbox": str(tmp_path / "i")}}
     cfg = config.parse(doc, tmp_path)
     assert cfg.folders.outbox == tmp_path / "o" and cfg.folders.work == tmp_path / "r" / "work"
+
+
+def test_secret_sources_include_systemd_credentials() -> None:
+    doc = json.loads(json.dumps(MINIMAL))
+    doc["identities"][0] = {"provider_code": "90812100", "name": "Dr A", "pkcs12": "k.p12",
+                            "passphrase_credential": "doc-a"}
+    cfg = parse(doc)
+    assert cfg.identities[0].passphrase_credential == "doc-a"
+    assert cfg.identities[0].passphrase_file is None
+    cfg = parse(with_("vault", {"kind": "http", "url": "https://v", "token_credential": "vt"}))
+    assert cfg.vault.token_credential == "vt"
+    with pytest.raises(ConfigError, match="give exactly one of token_file, token_env or "
+                                          "token_credential"):
+        parse(with_("vault", {"kind": "http", "url": "https://v", "token_credential": "vt",
+                              "token_env": "T"}))
+    doc["identities"][0]["passphrase_credential"] = "../etc/shadow"
+    with pytest.raises(ConfigError) as e:
+        parse(doc)
+    assert e.value.field == "identities[0].passphrase_credential"
+
+
+@pytest.mark.parametrize("url, ok", [
+    ("https://vault.example.lu/", True), ("http://127.0.0.1:8443/", True),
+    ("http://127.1.2.3/", True), ("http://[::1]:80/", True), ("http://LOCALHOST/", True),
+    ("http://vault.example.lu/", False), ("http://10.0.0.5/", False),
+    ("http://localhost.example.lu/", False),
+])
+def test_plain_http_only_to_loopback(url: str, ok: bool) -> None:
+    doc = with_("vault", {"kind": "http", "url": url, "token_env": "T"})
+    if ok:
+        assert parse(doc).vault.url == url
+    else:
+        with pytest.raises(ConfigError) as e:
+            parse(doc)
+        assert e.value.field == "vault.url" and "use https://" in e.value.message
+
+
+def test_did_you_mean_and_a_numeric_provider_code() -> None:
+    doc = json.loads(json.dumps(MINIMAL))
+    doc["identites"] = doc.pop("identities")
+    with pytest.raises(ConfigError) as e:
+        parse(doc)
+    assert e.value.message == "identites: unknown key (did you mean identities?)"
+    with pytest.raises(ConfigError) as e:
+        parse(with_("identities.0.provider_code", 90812100))
+    assert e.value.field == "identities[0].provider_code"
+    assert 'in quotes (provider_code: "90812100")' in e.value.message

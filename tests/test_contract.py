@@ -81,6 +81,8 @@ def example(**changes: Any) -> str:
         ("REPORT.PDF", Kind.PDF, "REPORT", True, None),
         ("Report.Pdf", Kind.PDF, "Report", True, None),
         ("a.YAML", Kind.SIDECAR, "a", True, "yaml"),
+        ("2026-000123.yml", Kind.SIDECAR, "2026-000123", True, "yaml"),  # .yml is YAML too
+        ("a.YML", Kind.SIDECAR, "a", True, "yaml"),
         ("a.Json", Kind.SIDECAR, "a", True, "json"),
         ("scan.v2.pdf", Kind.PDF, "scan.v2", True, None),
         ("a.pdf.pdf", Kind.PDF, "a.pdf", True, None),
@@ -117,8 +119,8 @@ def test_classify(name: str, kind: Kind, stem: str, stem_ok: bool, fmt: str | No
         "2026-000123.pdf.part",
         "2026-000123.Part",
         "a.tmp",
-        "a.yml",  # only .yaml is a YAML sidecar
-        "a.YML",
+        "a.yml.tmp",
+        "a.yaml.part",
         "a.txt",
         "a.xml",
         "a.pdf~",
@@ -1096,3 +1098,50 @@ def test_valid_sidecars_parse_identically_and_round_trip(doc: dict[str, Any]) ->
     assert parse(as_json(again), "json", max_bytes=10**7).canonical_json() == (
         from_json.canonical_json()
     )
+
+
+def _raised_codes() -> dict[str, set[type]]:
+    """Every ``SomeError("code", ...)`` in the package: which classes raise each code."""
+    import ast
+
+    from econnector import errors
+
+    package = Path(errors.__file__).parent
+    found: dict[str, set[type]] = {}
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            cls = getattr(errors, node.func.id, None)
+            if not (isinstance(cls, type) and issubclass(cls, errors.EconnectorError)):
+                continue
+            if node.args and isinstance(node.args[0], ast.Constant):
+                found.setdefault(str(node.args[0].value), set()).add(cls)
+    return found
+
+
+def test_the_codes_table_names_the_state_each_code_really_has() -> None:
+    """A code documented as `held` is only ever raised as Held, one documented as
+    `waiting-retry` as Transient (vault-unauthorized was documented as waiting-retry
+    while it was held)."""
+    from econnector.errors import Held, Rejected, Transient
+
+    raised = _raised_codes()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| ([^|]+) \|", DOC.read_text("utf-8"), re.M)
+    checked = []
+    for code, where in rows:
+        if code not in CATALOG or code not in raised:
+            continue
+        classes = raised[code]
+        if "`held`" in where:
+            assert all(issubclass(c, Held) for c in classes), (code, where, classes)
+            checked.append(code)
+        elif "`waiting-retry`" in where:
+            allowed: tuple[type, ...] = (Transient, Rejected) if "error" in where else (Transient,)
+            assert all(issubclass(c, allowed) for c in classes), (code, where, classes)
+            checked.append(code)
+        elif where.strip() == "error":
+            assert all(issubclass(c, Rejected) for c in classes), (code, where, classes)
+    for code in ("vault-unauthorized", "vault-tls", "identity-locked", "certificate-expired",
+                 "vault-unavailable", "file-busy"):
+        assert code in checked, code

@@ -32,7 +32,8 @@ def test_embedded_default_yields_receipts_for_demo_drops(tmp_path: Path) -> None
     assert "kind: local" in cfg.read_text()
     check = run("check-config", "-c", str(cfg))
     assert check.returncode == 0, check.stderr
-    assert "identity 90812100: unlocked" in check.stdout and "TEST" in check.stdout
+    assert "identity 90812100 (Dr Test Demo" in check.stdout and ": unlocked (" in check.stdout
+    assert "CN=TEST" in check.stdout
     # demo-setup is idempotent: the identity is not regenerated
     p12 = (root / "identity" / "90812100.p12").read_bytes()
     assert run("demo-setup", "--root", str(root)).returncode == 0
@@ -54,13 +55,16 @@ def test_embedded_default_yields_receipts_for_demo_drops(tmp_path: Path) -> None
     assert "Delivery receipt" in texts
 
 
-def test_check_config_reports_a_locked_identity(tmp_path: Path) -> None:
+def test_check_config_fails_on_a_locked_identity(tmp_path: Path) -> None:
+    """Exit 0 means ready (issue 9, point 2): a locked identity is a failure, named."""
     root = tmp_path / "data"
     assert run("demo-setup", "--root", str(root)).returncode == 0
     (root / "identity" / "90812100.passphrase").write_text("wrong\n")
     r = run("check-config", "-c", str(root / "econnector.yaml"))
-    assert r.returncode == 0
-    assert "identity 90812100: LOCKED" in r.stdout and "wrong passphrase" in r.stdout
+    assert r.returncode == 2
+    assert "identity 90812100 (Dr Test Demo" in r.stdout and "): LOCKED" in r.stdout
+    assert r.stderr.startswith("econnector: identities[0].pkcs12: identity 90812100 ")
+    assert "wrong passphrase" in r.stderr and "config ok" not in r.stdout
 
 
 @pytest.mark.parametrize(

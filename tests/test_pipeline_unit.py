@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,54 @@ def test_worker_maps_a_permission_error_to_file_busy(
     out = signworker.sign_file(signer.SignJob(PROVIDER, str(src), str(tmp_path / "o.pdf"), 10,
                                               16384, ""))
     assert (out.ok, out.code) == (False, "file-busy")
+
+
+def test_certificate_validity_is_judged_again_as_time_passes(tmp_path: Path) -> None:
+    """Not yet valid: held, then signed once its day comes; expired while running: the
+    next document is held. The pipeline's clock is moved; everything else is real."""
+    ident = make_identity(tmp_path / "id")  # valid from yesterday for 730 days
+    cfg = inprocess_config(tmp_path, ident, 0.1, 0.3)
+    store = Store(cfg.folders.work / "state.sqlite")
+    real = time.time()
+    clock = [real - 2 * 86400.0]  # the day before yesterday: not valid yet
+
+    def status(stem: str) -> dict[str, Any] | None:
+        p = cfg.folders.inbox / f"{stem}.status.json"
+        return json.loads(p.read_text()) if p.exists() else None
+
+    async def until(stem: str, state: str) -> dict[str, Any]:
+        for _ in range(400):
+            await asyncio.sleep(0.025)
+            s = status(stem)
+            if s and s["state"] == state:
+                return s
+        raise AssertionError(f"{stem}: {status(stem)}")
+
+    async def main() -> tuple[dict[str, Any], ...]:
+        vault = make_vault_client(cfg)
+        pipe = Pipeline(cfg, store, vault, LockedThenReadablePool(0),  # type: ignore[arg-type]
+                        clock=lambda: clock[0])
+        stop = asyncio.Event()
+        runner = asyncio.create_task(pipe.run(stop))
+        try:
+            drop(cfg.folders.outbox, "early", unsigned_pdf("early"), sidecar("EARLY-1"))
+            early = await until("early", "held")
+            clock[0] = real  # its day has come
+            delivered = await until("early", "delivered")
+            clock[0] = real + 731 * 86400.0  # and it ran out while the daemon ran
+            drop(cfg.folders.outbox, "late", unsigned_pdf("late"), sidecar("LATE-1"))
+            late = await until("late", "held")
+        finally:
+            stop.set()
+            await runner
+            await pipe.drain(0)
+            pipe.close_io()
+            await vault.aclose()
+        return early, delivered, late
+
+    early, delivered, late = asyncio.run(main())
+    store.close()
+    assert early["reason"] == "certificate-not-yet-valid", early
+    assert delivered["attempts"] == 1
+    assert late["reason"] == "certificate-expired", late
+    assert not (cfg.folders.inbox / "late.signed.pdf").exists()

@@ -22,9 +22,25 @@ def test_settled_needs_two_observations_settle_apart() -> None:
     assert settled(t, 1.25, 0.25)
 
 
-def test_pdf_without_sidecar_waits_for_it() -> None:
-    d = decide(Track(A, 0), None, True, 100.0, T)
-    assert d.verdict is Verdict.AWAITING_SIDECAR
+def test_pdf_without_sidecar_waits_for_it_then_is_refused() -> None:
+    d = decide(Track(A, 0), None, True, 59.0, T)
+    assert d.verdict is Verdict.AWAITING_SIDECAR and d.recheck_at == 60.0
+    assert decide(Track(A, 0), None, True, 60.0, T).verdict is Verdict.SIDECAR_MISSING
+    # a PDF that was rewritten restarts its clock
+    assert decide(Track(A, 50.0), None, True, 100.0, T).verdict is Verdict.AWAITING_SIDECAR
+
+
+def test_settled_file_without_pdf_header_is_not_a_pdf_at_once_whatever_its_tail() -> None:
+    for has_eof in (False, True):
+        d = decide(Track(A, 0.0), Track(B, 0.0), has_eof, 1.0, T, pdf_has_header=False)
+        assert d.verdict is Verdict.NOT_PDF
+    # not yet settled: wait as for any file still being written
+    assert decide(Track(A, 0.9), Track(B, 0.0), False, 1.0, T,
+                  pdf_has_header=False).verdict is Verdict.WAIT_SETTLE
+    # an empty file is not judged by its header (it may not be written yet)
+    empty = Track(Stat(0, 1), 0.0)
+    assert decide(empty, Track(B, 0.0), False, 1.0, T,
+                  pdf_has_header=False).verdict is Verdict.AWAITING_EOF
 
 
 def test_sidecar_without_pdf_waits_then_is_orphaned() -> None:

@@ -197,8 +197,8 @@ def _exposed_config(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_check_config_refuses_world_readable_secret_files(tmp_path: Path) -> None:
     cfg, token, passfile = _exposed_config(tmp_path)
-    r = subprocess.run(econnector_cmd("check-config", "-c", str(cfg)), capture_output=True,
-                       text=True, env=subprocess_env(), timeout=60)
+    r = subprocess.run(econnector_cmd("check-config", "--offline", "-c", str(cfg)),
+                       capture_output=True, text=True, env=subprocess_env(), timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 2, r.stderr
@@ -209,7 +209,9 @@ def test_check_config_refuses_world_readable_secret_files(tmp_path: Path) -> Non
     assert f"chmod 600 {token}" in r.stderr
     os.chmod(token, 0o600)
     os.chmod(passfile, 0o600)
-    r = subprocess.run(econnector_cmd("check-config", "-c", str(cfg)), capture_output=True,
+    # --offline: nothing listens at the vault URL; the secrets are what is checked here
+    r = subprocess.run(econnector_cmd("check-config", "--offline", "-c", str(cfg)),
+                       capture_output=True,
                        text=True, env=subprocess_env(), timeout=60)
     assert r.returncode == 0, r.stderr
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from econnector.states import ACTIVE, Event, InvalidTransition, State, next_state
+from econnector.states import ACTIVE, TERMINAL, Event, InvalidTransition, State, next_state
 
 
 def test_happy_path() -> None:
@@ -28,7 +28,7 @@ def test_upload_from_waiting_needs_signed_bytes() -> None:
         next_state(State.WAITING_RETRY, Event.UPLOAD, signed=False)
 
 
-@pytest.mark.parametrize("terminal", [State.DELIVERED, State.REJECTED])
+@pytest.mark.parametrize("terminal", sorted(TERMINAL))
 @pytest.mark.parametrize("event", list(Event))
 def test_terminal_states_accept_nothing(terminal: State, event: Event) -> None:
     with pytest.raises(InvalidTransition):
@@ -45,3 +45,13 @@ def test_cannot_skip_signing() -> None:
         next_state(State.RECEIVED, Event.UPLOAD)
     with pytest.raises(InvalidTransition):
         next_state(State.RECEIVED, Event.CONFIRMED)
+
+
+def test_patient_opted_out_is_final_and_only_after_an_upload_of_signed_bytes() -> None:
+    assert State.PATIENT_OPTED_OUT in TERMINAL and State.PATIENT_OPTED_OUT not in ACTIVE
+    assert next_state(State.DELIVERING, Event.OPTED_OUT, signed=True) is State.PATIENT_OPTED_OUT
+    for state in ACTIVE - {State.DELIVERING}:
+        with pytest.raises(InvalidTransition):
+            next_state(state, Event.OPTED_OUT, signed=True)
+    with pytest.raises(InvalidTransition):
+        next_state(State.DELIVERING, Event.OPTED_OUT, signed=False)

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import socket
+import ssl
 import threading
 import tracemalloc
 from collections.abc import Callable, Coroutine, Iterator
@@ -26,6 +27,7 @@ from econnector.errors import (
     EconnectorError,
     FileBusy,
     Held,
+    PatientOptedOut,
     VaultRejected,
     VaultUnavailable,
 )
@@ -37,12 +39,14 @@ from econnector.vault_client import (
     idempotency_key,
     local_transport,
     retry_after_seconds,
+    tls_verify_failure,
 )
 from vaultutil import (
     MATRICULE,
     PROVIDER,
     VaultProcess,
     free_port,
+    make_tls,
     metadata,
     running_vault,
     signed_pdf,
@@ -234,14 +238,18 @@ def test_missing_pdf_is_file_busy_not_a_vault_error(make_client: Factory, tmp_pa
 # -- error mapping against the real server only ---------------------------------------------------
 
 
-def test_opted_out_patient_is_rejected(server: VaultProcess, files: dict[str, Path]) -> None:
+def test_opted_out_patient_is_its_own_outcome(server: VaultProcess, files: dict[str, Path]) -> None:
+    """Not a rejection to correct and resend: the patient chose paper."""
+
     async def scenario() -> None:
         async with VaultClient(server.base_url, server.token) as client:
             assert await client.digital_status(RED) == "red"
             await client.upload(metadata("cl-red", matricule=RED), files["signed"], key_for("r"))
 
-    with pytest.raises(VaultRejected) as info:
+    with pytest.raises(PatientOptedOut) as info:
         run(scenario())
+    assert not isinstance(info.value, VaultRejected)
+    assert info.value.code == "patient-opted-out"
     assert info.value.params["vault_code"] == "patient-opted-out"
     assert RED not in str(info.value)
 
@@ -375,6 +383,10 @@ def test_error_for_response_is_pure_and_complete() -> None:
     assert isinstance(error_for_response(401, None, {}), Held)
     conflict = error_for_response(409, {"code": "idempotency-conflict"}, {})
     assert isinstance(conflict, VaultRejected) and conflict.code == "vault-conflict"
+    opted_out = error_for_response(422, {"code": "patient-opted-out", "detail": "x"}, {})
+    assert isinstance(opted_out, PatientOptedOut) and opted_out.code == "patient-opted-out"
+    # Only the 422 with that code: the same code on another status is not trusted as final.
+    assert isinstance(error_for_response(400, {"code": "patient-opted-out"}, {}), VaultRejected)
 
 
 def test_retry_after_parsing() -> None:
@@ -414,3 +426,65 @@ def test_idempotency_key_is_deterministic_and_well_formed() -> None:
     assert key != idempotency_key(PROVIDER, "2026-000124")
     assert key != idempotency_key("12345678", "2026-000123")
     assert re.fullmatch(r"ec1-[0-9a-f]{48}", key)
+
+
+# -- TLS verification failures are a misconfiguration (held), not an outage ----------------------
+
+
+def _verify_error(code: int, message: str) -> httpx.ConnectError:
+    """An httpx error chained to an ssl verification error, as httpx/httpcore raise it."""
+    cause = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] {message}")
+    cause.verify_code, cause.verify_message = code, message
+    try:
+        try:
+            raise cause
+        except ssl.SSLError as exc:
+            raise httpx.ConnectError("handshake failed") from exc  # no hint in the text
+    except httpx.ConnectError as wrapped:
+        return wrapped
+
+
+def test_tls_verify_failure_reads_the_exception_chain() -> None:
+    assert tls_verify_failure(_verify_error(20, "unable to get local issuer certificate")) == (
+        "certificate not trusted (check vault.ca_bundle)"
+    )
+    assert "host name mismatch" in str(tls_verify_failure(_verify_error(64, "IP mismatch")))
+    assert "host name mismatch" in str(tls_verify_failure(_verify_error(62, "name mismatch")))
+    assert tls_verify_failure(_verify_error(10, "certificate has expired")) == "certificate expired"
+    assert tls_verify_failure(httpx.ConnectError("CERTIFICATE_VERIFY_FAILED")) is None
+    assert tls_verify_failure(httpx.ReadTimeout("slow")) is None
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultProcess]:
+    folder = tmp_path_factory.mktemp("client-tls-vault")
+    with running_vault(folder, tls=make_tls(folder / "tls")) as vp:
+        yield vp
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted", "detail"),
+    [
+        ("127.0.0.1", False, "certificate not trusted (check vault.ca_bundle)"),
+        ("localhost", True, "host name mismatch"),
+    ],
+)
+def test_untrusted_vault_certificate_holds_with_vault_tls(
+    tls_server: VaultProcess, files: dict[str, Path], tmp_path: Path,
+    host: str, trusted: bool, detail: str,
+) -> None:
+    assert tls_server.ca_bundle is not None
+    bundle = tls_server.ca_bundle if trusted else make_tls(tmp_path / "other").ca_bundle
+    url = tls_server.base_url.replace("127.0.0.1", host)
+    client = VaultClient(url, tls_server.token, ca_bundle=str(bundle))
+    with pytest.raises(Held) as info:
+        run(upload_with(client, metadata("tls-held"), files["signed"], key_for("tls-held")))
+    assert info.value.code == "vault-tls"
+    assert detail in info.value.params["detail"]
+    assert detail in info.value.message
+
+
+def test_the_right_ca_bundle_delivers(tls_server: VaultProcess, files: dict[str, Path]) -> None:
+    client = VaultClient(tls_server.base_url, tls_server.token, ca_bundle=str(tls_server.ca_bundle))
+    delivery = run(upload_with(client, metadata("tls-ok"), files["signed"], key_for("tls-ok")))
+    assert not delivery.replayed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -19,7 +20,8 @@ import jsonschema
 import pytest
 import yaml
 
-from econnector.errors import VaultUnavailable
+from daemonutil import econnector_cmd
+from econnector.errors import Held
 from econnector.vault.store import quarter_of, validate_metadata
 from econnector.vault_client import VaultClient
 from vaultutil import (
@@ -123,7 +125,29 @@ def test_openapi_is_served_and_describes_every_path(vault: VaultProcess) -> None
         "/v1/patients/{matricule}/digital-status",
         "/v1/billing/activity",
         "/v1/health",
+        "/v1/token",
+        "/v1/openapi.yaml",
     }
+
+
+def test_openapi_describes_its_own_answer(vault: VaultProcess) -> None:
+    """The document served at /v1/openapi.yaml matches the schema it gives for that answer."""
+    r = httpx.get(f"{vault.base_url}/v1/openapi.yaml")
+    spec = yaml.safe_load(r.text)
+    content = spec["paths"]["/v1/openapi.yaml"]["get"]["responses"]["200"]["content"]
+    assert r.headers["content-type"].split(";")[0] in content
+    schema = {**content["application/yaml"]["schema"], "components": spec["components"]}
+    jsonschema.Draft202012Validator(schema).validate(spec)
+
+
+def test_openapi_links_the_upload_to_the_document(vault: VaultProcess) -> None:
+    spec = yaml.safe_load(httpx.get(f"{vault.base_url}/v1/openapi.yaml").text)
+    responses = spec["paths"]["/v1/documents"]["post"]["responses"]
+    for status in ("200", "201"):
+        ref = responses[status]["links"]["GetDocument"]["$ref"]
+        link = spec["components"]["links"][ref.rsplit("/", 1)[-1]]
+        assert link["operationId"] == "getDocument"
+        assert link["parameters"] == {"vault_document_id": "$response.body#/vault_document_id"}
 
 
 def test_openapi_metadata_schema_agrees_with_the_validator(vault: VaultProcess) -> None:
@@ -150,6 +174,17 @@ def test_openapi_metadata_schema_agrees_with_the_validator(vault: VaultProcess) 
 
 
 # -- authentication -------------------------------------------------------------------------------
+
+
+def test_token_endpoint_names_the_tokens_provider_codes(tmp_path: Path) -> None:
+    tokens = {"tok-a": ["90812200", "90812100"], "tok-b": ["90555500"]}
+    with running_vault(tmp_path, token="tok-a", tokens=tokens) as vp:
+        r = httpx.get(f"{vp.base_url}/v1/token", headers={"Authorization": "Bearer tok-a"})
+        assert r.status_code == 200 and r.json() == {"provider_codes": ["90812100", "90812200"]}
+        r = httpx.get(f"{vp.base_url}/v1/token", headers={"Authorization": "Bearer tok-b"})
+        assert r.json() == {"provider_codes": ["90555500"]}
+        assert_problem(httpx.get(f"{vp.base_url}/v1/token"), 401, "unauthorized")
+
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-token", "Basic dGVzdDp0ZXN0", "Bearer"])
@@ -249,6 +284,57 @@ def test_bad_idempotency_key_is_400(vault: VaultProcess, pdf: bytes, key: str | 
         headers["Idempotency-Key"] = key
     r = httpx.post(f"{vault.base_url}/v1/documents", headers=headers, files=form(metadata(), pdf))
     assert_problem(r, 400, "idempotency-key-invalid")
+
+
+@pytest.mark.parametrize("file_first", [False, True])
+@pytest.mark.parametrize("filename", ["doc.pdf", None])
+def test_parts_in_either_order_with_or_without_a_filename(
+    vault: VaultProcess, pdf: bytes, file_first: bool, filename: str | None
+) -> None:
+    """The order of the parts and a missing ``filename`` are the client's choice (RFC 7578)."""
+    key = f"order-{int(file_first)}-{int(filename is not None)}"
+    meta = metadata(f"order-{key}")
+    parts = [
+        ("metadata", (None, json.dumps(meta).encode(), "application/json")),
+        ("file", (filename, pdf, "application/pdf")),
+    ]
+    if file_first:
+        parts.reverse()
+    r = httpx.post(
+        f"{vault.base_url}/v1/documents", headers=auth(vault, key), files=parts, timeout=30
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["sha256"] == hashlib.sha256(pdf).hexdigest()
+    stored = httpx.get(
+        f"{vault.base_url}/v1/documents/{r.json()['vault_document_id']}", headers=auth(vault)
+    )
+    assert stored.json()["size"] == len(pdf)
+
+
+@pytest.mark.parametrize(
+    ("parts", "words"),
+    [
+        (["metadata", "file", "extra"], "Only the parts"),
+        (["metadata", "file", "file"], "more than once"),
+        (["metadata", "metadata", "file"], "more than once"),
+    ],
+)
+def test_other_or_repeated_parts_are_400(
+    vault: VaultProcess, pdf: bytes, parts: list[str], words: str
+) -> None:
+    meta = json.dumps(metadata("parts-x")).encode()
+    values = {
+        "metadata": (None, meta, "application/json"),
+        "file": ("doc.pdf", pdf, "application/pdf"),
+        "extra": (None, b"x", "text/plain"),
+    }
+    r = httpx.post(
+        f"{vault.base_url}/v1/documents",
+        headers=auth(vault, "parts-x"),
+        files=[(name, values[name]) for name in parts],
+    )
+    body = assert_problem(r, 400, "request-invalid")
+    assert words in body["detail"]
 
 
 def test_missing_file_part_is_400(vault: VaultProcess) -> None:
@@ -390,6 +476,24 @@ def test_unknown_route_is_a_problem_404(vault: VaultProcess) -> None:
     assert_problem(httpx.delete(f"{vault.base_url}/v1/health"), 405, "method-not-allowed")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/v1/health", {"GET", "HEAD"}),
+        ("PUT", "/v1/documents", {"POST"}),
+        ("POST", f"/v1/documents/vd_{'0' * 32}", {"GET", "HEAD"}),
+        ("PATCH", "/v1/token", {"GET", "HEAD"}),
+    ],
+)
+def test_405_names_the_allowed_methods(
+    vault: VaultProcess, method: str, path: str, allowed: set[str]
+) -> None:
+    """RFC 9110 section 15.5.6: a 405 answer carries Allow."""
+    r = httpx.request(method, f"{vault.base_url}{path}", headers=auth(vault))
+    assert_problem(r, 405, "method-not-allowed")
+    assert {m.strip() for m in r.headers["allow"].split(",")} == allowed
+
+
 # -- TLS ------------------------------------------------------------------------------------------
 
 
@@ -410,9 +514,10 @@ def test_tls_with_the_throwaway_ca(tls_vault: VaultProcess, tls: TlsFiles, pdf: 
 
         untrusting = VaultClient(tls_vault.base_url, tls_vault.token)  # public roots only
         try:
-            with pytest.raises(VaultUnavailable) as info:
+            with pytest.raises(Held) as info:
                 await untrusting.health()
-            assert "certificate verification failed" in info.value.message
+            assert info.value.code == "vault-tls"
+            assert "certificate not trusted" in info.value.message
         finally:
             await untrusting.aclose()
 
@@ -479,3 +584,24 @@ def test_bad_startup_input_exits_2_with_one_line(
     assert code == 2
     assert "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1 and reason in stderr
+
+
+def test_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
+    """`econnector vault serve` on a taken port: exit 2 and one line, not uvicorn's exit 3."""
+    (tmp_path / "tok").write_text("t0ken 90812100\n", "utf-8")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            econnector_cmd(
+                "vault", "serve", "--data", str(tmp_path / "d"), "--host", "127.0.0.1",
+                "--port", str(port), "--token-file", str(tmp_path / "tok"),
+            ),
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"econnector vault: port {port} on 127.0.0.1 is already in use"
+    ]

@@ -400,7 +400,7 @@ def running_vault(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            if "address already in use" not in vp.log().lower():
+            if "already in use" not in vp.log().lower():
                 raise
     else:
         raise RuntimeError("could not find a free port for the vault")

@@ -1,41 +1,55 @@
 """Command line: run, status, check-config, vault serve, demo-setup, demo-drop.
 
 Practice IT never reads a stack trace: expected failures print one line
-``econnector: <reason>`` and exit non-zero (2 for configuration and folders,
-1 for anything else).
+``econnector: <reason>`` and exit non-zero: 2 (:data:`EXIT_CONFIG`) for the
+configuration, folders, keys and secrets (the systemd unit does not restart on
+it: ``RestartPreventExitStatus=2``), 1 for anything else.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
+import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from .config import Config, Identity
+    from .signer import SignerInfo
+
 EXIT_CONFIG = 2
+VAULT_CHECK_TIMEOUT = 20.0
 
 
 def default_config_path() -> Path:
+    """$ECONNECTOR_CONFIG, else the system's config folder as the docs say:
+    ``/etc/econnector/`` (Linux and other POSIX systems), ``%PROGRAMDATA%\\econnector\\``
+    (Windows). Explicit, not platformdirs: that gives ``/etc/xdg/`` on Linux."""
     env = os.environ.get("ECONNECTOR_CONFIG")
     if env:
         return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.site_config_dir("econnector")) / "econnector.yaml"
+    if sys.platform == "win32":
+        base = os.environ.get("PROGRAMDATA") or r"C:\ProgramData"
+        return Path(base) / "econnector" / "econnector.yaml"
+    return Path("/etc/econnector/econnector.yaml")
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", type=Path, default=None,
-                   help="config file (default: $ECONNECTOR_CONFIG or the system config folder)")
+                   help="config file (default: $ECONNECTOR_CONFIG, else "
+                        "/etc/econnector/econnector.yaml; on Windows "
+                        "%%PROGRAMDATA%%\\econnector\\econnector.yaml)")
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> Config:
     from . import config
 
     return config.load(args.config or default_config_path())
@@ -50,16 +64,119 @@ def cmd_run(args: argparse.Namespace) -> int:
     hardening.private_umask()
     cfg = _load(args)
     hardening.forbid_env(hardening.secret_env_names(cfg))
-    problems = config.check_usable(cfg)
+    # A missing outbox or inbox (a share not mounted yet) is waited for, not fatal.
+    problems = config.check_usable(cfg, wait_for_folders=True)
     if problems:
         raise ConfigError(problems[0])
     # One daemon per set of folders; the descriptor stays open (locked) until we exit.
     instancelock.acquire(cfg.folders.work)
+    for name, path in config.waited_folders(cfg):
+        print(f"econnector: folders.{name}: {path} does not exist (yet); econnector waits "
+              f"for it ({name}-missing)", file=sys.stderr, flush=True)
     filemodes.set_policy(filemodes.policy_for(cfg.folders, config.folder_gid(cfg)))
     from . import daemon, logs
 
-    logs.configure(cfg.log_file, cfg.log_level)
+    try:
+        logs.configure(cfg.log_file, cfg.log_level)
+    except OSError as e:  # checked above; this is what changed in between
+        raise ConfigError(f"cannot open the log file {cfg.log_file} ({e.strerror or e})",
+                          "logging.file") from None
     return asyncio.run(daemon.serve(cfg))
+
+
+# -- check-config --------------------------------------------------------------------------
+
+
+def _day(iso: str) -> str:
+    return iso[:10]
+
+
+def _who(ident: Identity) -> str:
+    return f"identity {ident.provider_code} ({ident.name})"
+
+
+def identity_verdict(ident: Identity, info: SignerInfo, now: dt.datetime
+                     ) -> tuple[str | None, str | None]:
+    """(problem, warning) for an unlocked identity at ``now``: a certificate that is
+    expired or not valid yet cannot sign; one that expires within
+    ``EXPIRY_WARNING_DAYS`` days is a warning. Pure."""
+    from .signer import EXPIRY_WARNING_DAYS, days_left, validity
+
+    key = f"identities[{ident.index}].pkcs12"
+    held = validity(info, now)
+    span = f"valid {_day(info.not_before)} to {_day(info.not_after)}"
+    if held is not None and held.code == "certificate-expired":
+        return (f"{key}: certificate-expired: the signing certificate of {_who(ident)} "
+                f"expired on {_day(info.not_after)} ({span}); econnector does not sign with "
+                "it: install the doctor's renewed certificate (a new .p12 file) and run "
+                "check-config again"), None
+    if held is not None:
+        return (f"{key}: certificate-not-yet-valid: the signing certificate of {_who(ident)} "
+                f"is valid only from {_day(info.not_before)} ({span}); econnector does not "
+                "sign with it before then: check this computer's date, or install the "
+                "current certificate"), None
+    left = days_left(info, now)
+    if left <= EXPIRY_WARNING_DAYS:
+        n = math.ceil(left)
+        return None, (f"{key}: the signing certificate of {_who(ident)} expires on "
+                      f"{_day(info.not_after)}, in {n} day{'' if n == 1 else 's'}; order the "
+                      "renewal now "
+                      "(after that day the doctor's documents wait, unsigned)")
+    return None, None
+
+
+def check_identity(ident: Identity, now: dt.datetime) -> tuple[str, str | None, str | None]:
+    """(line for stdout, problem, warning): can this identity sign now, and if not, why
+    (named with its key and the fix)."""
+    from .config import SecretUnavailable
+    from .errors import Held
+    from .signer import identity_info
+
+    who = _who(ident)
+    try:
+        secret = ident.passphrase()
+    except SecretUnavailable as e:
+        source = ("set it for the service (a systemd drop-in), or use passphrase_file or "
+                  "passphrase_credential" if ident.passphrase_env else
+                  "check the unit's LoadCredential= line (outside systemd, "
+                  "$CREDENTIALS_DIRECTORY must name the folder)" if ident.passphrase_credential
+                  else "create it (mode 0600, owned by the service user) or correct the path")
+        return f"{who}: LOCKED", f"{e}; {who} cannot sign: {source}", None
+    try:
+        info = identity_info(ident.provider_code, ident.pkcs12, secret)
+    except Held as e:
+        detail = str(e.params.get("detail") or "locked")
+        fix = ("check the passphrase and the .p12 file" if "passphrase" in detail else
+               "make it readable by the service user (mode 0600 or 0640)")
+        return (f"{who}: LOCKED", f"identities[{ident.index}].pkcs12: {who} cannot sign: "
+                f"{detail} ({ident.pkcs12}); {fix}", None)
+    problem, warning = identity_verdict(ident, info, now)
+    state = "CANNOT SIGN" if problem else "unlocked"
+    return (f"{who}: {state} ({info.subject}, valid "
+            f"{_day(info.not_before)} to {_day(info.not_after)})", problem, warning)
+
+
+def vault_problems(cfg: Config, timeout: float = VAULT_CHECK_TIMEOUT) -> list[str]:
+    """Ask the vault: ``/v1/health`` and one authenticated call (vault_client.preflight);
+    one line per problem (unreachable, TLS verification failed, token refused)."""
+    from . import vault_client
+    from .daemon import make_vault_client
+
+    preflight = getattr(vault_client, "preflight", None)
+    if preflight is None:  # pragma: no cover - an older vault client
+        return []
+
+    async def ask() -> list[str]:
+        client = make_vault_client(cfg)
+        try:
+            codes = [i.provider_code for i in cfg.identities]
+            return list(await asyncio.wait_for(preflight(client, codes), timeout))
+        except TimeoutError:
+            return [f"no answer from {cfg.vault.url} within {timeout:.0f} s"]
+        finally:
+            await client.aclose()
+
+    return [p if p.startswith("vault") else f"vault.url: {p}" for p in asyncio.run(ask())]
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -67,72 +184,122 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     problems = config.check_usable(cfg)
+    warnings: list[str] = []
+    lines: list[str] = []
+    now = dt.datetime.now(dt.UTC)
+    for ident in cfg.identities:
+        if not ident.pkcs12.is_file():
+            continue  # reported by check_usable
+        line, problem, warning = check_identity(ident, now)
+        lines.append(line)
+        problems += [problem] if problem else []
+        warnings += [warning] if warning else []
+    if cfg.vault.kind == "http" and not args.offline and not any(
+            p.startswith("vault") for p in problems):
+        problems += vault_problems(cfg)
+    for line in lines:
+        print(line, flush=True)
+    for w in warnings:
+        print(f"econnector: warning: {w}", file=sys.stderr)
     for p in problems:
         print(f"econnector: {p}", file=sys.stderr)
     if problems:
         return EXIT_CONFIG
-    from .errors import Held
-    from .signer import identity_info
-
-    locked = 0
-    for ident in cfg.identities:
-        try:
-            info = identity_info(ident.provider_code, ident.pkcs12, ident.passphrase())
-            print(f"identity {ident.provider_code}: unlocked ({info.subject}, "
-                  f"valid until {info.not_after[:10]})")
-        except (Held, OSError, KeyError) as e:
-            locked += 1
-            why = e.message if isinstance(e, Held) else "passphrase not available"
-            print(f"identity {ident.provider_code}: LOCKED - {why}")
-    print(f"config ok: {cfg.path}; outbox {cfg.folders.outbox}; vault {cfg.vault.kind}"
-          + (f" {cfg.vault.url}" if cfg.vault.url else ""))
+    vault = f"vault {cfg.vault.kind}" + (f" {cfg.vault.url}" if cfg.vault.url else "")
+    if cfg.vault.kind == "http":
+        vault += " (not contacted: --offline)" if args.offline else " (answers)"
+    print(f"config ok: {cfg.path}; outbox {cfg.folders.outbox}; {vault}")
     return 0
 
 
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+def _doc_json(d: Any) -> dict[str, Any]:
+    return {"id": d.id, "file": d.stem, "document_id": d.document_id, "state": d.state.value,
+            "reason": d.reason, "attempts": d.attempts, "updated_at": _iso(d.updated_at),
+            "next_attempt_at": _iso(d.next_attempt_at),
+            "vault_document_id": (d.delivery or {}).get("vault_document_id")}
+
+
+def health_lines(health: dict[str, Any], pid: int | None) -> list[str]:
+    """What ``status`` says about the daemon itself, from its health file. Pure."""
+    out = [f"daemon: running (pid {pid})" if pid else "daemon: not running"]
+    if not pid:
+        return out
+    if health.get("storage", {}).get("paused"):
+        out.append(f"PAUSED: storage unusable ({health['storage'].get('reason')}); "
+                   "documents are kept and resume by themselves")
+    vault = health.get("vault", {})
+    state = vault.get("state")
+    if state == "unauthorized":
+        out.append("PAUSED: the vault refuses econnector's credentials; check the vault token")
+    elif state == "tls":
+        out.append(f"PAUSED: the vault's identity cannot be verified ({vault.get('message')}); "
+                   "check vault.url and vault.ca_bundle")
+    elif state == "outage":
+        out.append(f"vault unavailable ({vault.get('message')}); "
+                   f"next try {vault.get('next_probe_at')}")
+    identities = health.get("identities")
+    if isinstance(identities, dict):
+        for pc, ident in sorted(identities.items()):
+            if isinstance(ident, dict) and ident.get("state") == "locked":
+                out.append(f"identity {pc}: LOCKED ({ident.get('reason') or 'identity-locked'}"
+                           + (f": {ident['detail']}" if ident.get("detail") else "") + ")")
+    elif health.get("identities_locked"):
+        out.append("signing identities locked: " + ", ".join(health["identities_locked"]))
+    folders = health.get("folders")
+    for name in ("outbox", "inbox"):
+        f = folders.get(name) if isinstance(folders, dict) else None
+        if isinstance(f, dict) and f.get("ok") is False:
+            out.append(f"{name} missing: {f.get('path')} ({f.get('reason') or name + '-missing'}); "
+                       "econnector waits for it")
+        elif f is None and health.get(f"{name}_missing"):
+            out.append(f"the {name} folder is missing or unreadable; econnector waits for it")
+    return out
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    from .instancelock import holder
     from .store import Store
 
     cfg = _load(args)
     db = cfg.folders.work / "state.sqlite"
     if not db.exists():
         raise ConfigError(f"no state database at {db}: has econnector run yet?")
+    pid = holder(cfg.folders.work)
     store = Store(db)
     try:
         counts = store.counts()
         rows = store.latest(args.limit)
+        waiting = store.waiting(args.limit)
     finally:
         store.close()
+    health = _daemon_health(cfg.folders.work)
     if args.json:
         print(json.dumps({
-            "daemon": _daemon_health(cfg.folders.work),
+            "daemon": {**health, "running": pid is not None, "pid": pid},
             "counts": counts,
-            "documents": [
-                {"id": d.id, "file": d.stem, "document_id": d.document_id, "state": d.state.value,
-                 "reason": d.reason, "attempts": d.attempts, "updated_at": d.updated_at,
-                 "vault_document_id": (d.delivery or {}).get("vault_document_id")}
-                for d in rows
-            ],
+            "waiting": [_doc_json(d) for d in waiting],
+            "documents": [_doc_json(d) for d in rows],
         }, indent=2))
         return 0
-    health = _daemon_health(cfg.folders.work)
-    if health.get("storage", {}).get("paused"):
-        print(f"PAUSED: storage unusable ({health['storage']['reason']}); "
-              "documents are kept and resume by themselves")
-    vault = health.get("vault", {})
-    if vault.get("state") == "unauthorized":
-        print("PAUSED: the vault refuses econnector's credentials; check the vault token")
-    elif vault.get("state") == "outage":
-        print(f"vault unavailable ({vault.get('message')}); next try {vault.get('next_probe_at')}")
-    if health.get("identities_locked"):
-        print("signing identities locked: " + ", ".join(health["identities_locked"]))
-    if health.get("outbox_missing"):
-        print("the outbox folder is missing or unreadable")
+    for line in health_lines(health, pid):
+        print(line)
     print("documents by state: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                                     or "none yet"))
-    from .pipeline import iso
-
+    if waiting:
+        print("waiting or held:")
+        for d in waiting:
+            when = f", next try {_iso(d.next_attempt_at)}" if d.next_attempt_at else ""
+            print(f"  {d.state.value:<13} {d.stem:<40} {d.reason or '-'}{when}")
+    print("latest:")
     for d in rows:
-        print(f"{iso(d.updated_at)}  {d.state.value:<13} {d.stem:<40} "
+        print(f"  {_iso(d.updated_at)}  {d.state.value:<13} {d.stem:<40} "
               f"{d.document_id or '-':<20} {d.reason or ''}")
     return 0
 
@@ -159,13 +326,46 @@ def cmd_demo_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_refusal(cfg: Config) -> str | None:
+    """Why ``demo-drop`` must not drop into this config, or None: fake patients go only
+    to the embedded ``local`` vault or under a TEST identity, never under a real
+    doctor's code into a real vault (where they would be signed, delivered, billed)."""
+    if cfg.vault.kind == "local":
+        return None
+    ident = cfg.identities[0]
+    from . import testid
+    from .errors import Held
+    from .signer import read_identity
+
+    try:
+        is_test = testid.is_test_identity(read_identity(ident.provider_code, ident.pkcs12),
+                                          ident.passphrase())
+    except (OSError, ValueError, Held):
+        is_test = False
+    if is_test:
+        return None
+    return (f"demo-drop refuses this config: it would drop fake patients under provider "
+            f"{ident.provider_code} ({ident.name}), not a TEST identity, into the vault "
+            f"{cfg.vault.url}; use the embedded default (make run, data/econnector.yaml) or a "
+            "config with vault kind local")
+
+
 def cmd_demo_drop(args: argparse.Namespace) -> int:
     from . import demo
 
     cfg = _load(args)
-    cfg.folders.outbox.mkdir(parents=True, exist_ok=True)
-    stems = demo.drop(cfg.folders.outbox, args.count, cfg.identities[0].provider_code)
-    print(f"dropped {len(stems)} documents into {cfg.folders.outbox}; "
+    refusal = demo_refusal(cfg)
+    if refusal:
+        raise ConfigError(refusal)
+    outbox = cfg.folders.outbox
+    if not outbox.is_dir():
+        root = cfg.folders.root
+        if root is None or root not in outbox.parents:
+            raise ConfigError(f"{outbox} does not exist (econnector creates only folders.root "
+                              "and the folders inside it)", "folders.outbox")
+        outbox.mkdir(parents=True, exist_ok=True)
+    stems = demo.drop(outbox, args.count, cfg.identities[0].provider_code)
+    print(f"dropped {len(stems)} documents into {outbox}; "
           f"receipts will appear in {cfg.folders.inbox}")
     return 0
 
@@ -189,8 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument("--limit", type=int, default=20, help="how many documents to list")
     s.set_defaults(func=cmd_status)
-    s = sub.add_parser("check-config", help="validate the config, folders and identities")
+    s = sub.add_parser("check-config", help="check the config, folders, identities and vault; "
+                                            "exit 0 means ready")
     _add_config(s)
+    s.add_argument("--offline", action="store_true",
+                   help="do not contact the vault (the unit's ExecStartPre uses this)")
     s.set_defaults(func=cmd_check_config)
     s = sub.add_parser("vault", help="the reference vault server ('vault serve --help')",
                        add_help=False)
@@ -219,7 +422,16 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_vault(argparse.Namespace(), rest)
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        rc = int(args.func(args))
+        sys.stdout.flush()  # here, so a closed pipe (status | head) is caught below
+        return rc
+    except BrokenPipeError:
+        # The reader left (``econnector status | head -3``): not an error. Point stdout
+        # at /dev/null so the interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     except ConfigError as e:
         print(f"econnector: {e.message}", file=sys.stderr)
         return EXIT_CONFIG

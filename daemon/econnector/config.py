@@ -10,10 +10,13 @@ files or environment variables that hold them.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -22,11 +25,17 @@ from .errors import ConfigError
 
 SCHEMA_ID = "econnector.config/v1"
 
+# Exactly one secret source: ``oneOf`` fails when none or several are given.
 _secret_source = {
-    "oneOf": [
-        {"required": ["passphrase_file"], "not": {"required": ["passphrase_env"]}},
-        {"required": ["passphrase_env"], "not": {"required": ["passphrase_file"]}},
-    ]
+    "oneOf": [{"required": [k]} for k in
+              ("passphrase_file", "passphrase_env", "passphrase_credential")]
+}
+_ENV_NAME = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
+# A systemd credential name (LoadCredential=NAME:...): a file name in $CREDENTIALS_DIRECTORY.
+_CREDENTIAL_NAME = {
+    "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,254}$",
+    "description": "the name of a systemd credential (LoadCredential=NAME:FILE in the "
+                   "unit), read from $CREDENTIALS_DIRECTORY/NAME",
 }
 
 SCHEMA: dict[str, Any] = {
@@ -120,7 +129,8 @@ SCHEMA: dict[str, Any] = {
                     "name": {"type": "string", "minLength": 1, "maxLength": 200},
                     "pkcs12": {"type": "string", "minLength": 1},
                     "passphrase_file": {"type": "string", "minLength": 1},
-                    "passphrase_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "passphrase_env": _ENV_NAME,
+                    "passphrase_credential": _CREDENTIAL_NAME,
                 },
                 **_secret_source,
             },
@@ -131,9 +141,14 @@ SCHEMA: dict[str, Any] = {
             "required": ["kind"],
             "properties": {
                 "kind": {"enum": ["local", "http"]},
-                "url": {"type": "string", "pattern": "^https?://"},
+                "url": {
+                    "type": "string", "pattern": "^https?://",
+                    "description": "https://; plain http:// only for a vault on this machine "
+                                   "(127.0.0.1, ::1, localhost)",
+                },
                 "token_file": {"type": "string", "minLength": 1},
-                "token_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "token_env": _ENV_NAME,
+                "token_credential": _CREDENTIAL_NAME,
                 "ca_bundle": {"type": "string", "minLength": 1},
                 "data_dir": {"type": "string", "minLength": 1},
                 "timeout_s": {
@@ -144,10 +159,8 @@ SCHEMA: dict[str, Any] = {
             "if": {"properties": {"kind": {"const": "http"}}},
             "then": {
                 "required": ["url"],
-                "oneOf": [
-                    {"required": ["token_file"], "not": {"required": ["token_env"]}},
-                    {"required": ["token_env"], "not": {"required": ["token_file"]}},
-                ],
+                "oneOf": [{"required": [k]} for k in
+                          ("token_file", "token_env", "token_credential")],
             },
         },
         "retry": {
@@ -213,6 +226,48 @@ class Signing:
     location: str
 
 
+class SecretUnavailable(OSError):
+    """A passphrase or token cannot be read now; the text names the variable,
+    file or credential (it may appear later: the daemon tries again)."""
+
+
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+
+
+def read_credential(name: str, key: str) -> bytes:
+    """A systemd credential (``LoadCredential=NAME:FILE``): ``$CREDENTIALS_DIRECTORY/NAME``.
+
+    systemd passes credentials as files in a private folder it names in this
+    variable, never as environment variables."""
+    folder = os.environ.get(CREDENTIALS_ENV)
+    if not folder:
+        raise SecretUnavailable(
+            f"{key}: ${CREDENTIALS_ENV} is not set, so the credential {name} cannot be "
+            f"read (add LoadCredential={name}:FILE to the unit)")
+    path = Path(folder) / name
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise SecretUnavailable(
+            f"{key}: cannot read the credential {path} ({e.strerror or e}; "
+            f"LoadCredential={name}:FILE in the unit)") from None
+
+
+def read_env(name: str, key: str) -> bytes:
+    value = os.environ.get(name)
+    if value is None:
+        raise SecretUnavailable(f"{key}: the environment variable {name} is not set")
+    return value.encode("utf-8")
+
+
+def read_secret_file(path: Path, key: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise SecretUnavailable(
+            f"{key}: cannot read the file {path} ({e.strerror or e})") from None
+
+
 @dataclass(frozen=True)
 class Identity:
     provider_code: str
@@ -220,13 +275,21 @@ class Identity:
     pkcs12: Path
     passphrase_file: Path | None
     passphrase_env: str | None
+    passphrase_credential: str | None = None
+    index: int = 0  # its place in ``identities`` (for messages: identities[0])
 
     def passphrase(self) -> bytes:
-        """Read the secret now (it may be provided after start); raises OSError/KeyError."""
+        """Read the secret now (it may be provided after start); raises
+        SecretUnavailable (an OSError) naming the file, variable or credential."""
+        key = f"identities[{self.index}]"
         if self.passphrase_file is not None:
-            return self.passphrase_file.read_bytes().rstrip(b"\r\n")
-        assert self.passphrase_env is not None
-        return os.environ[self.passphrase_env].encode("utf-8")
+            data = read_secret_file(self.passphrase_file, f"{key}.passphrase_file")
+        elif self.passphrase_credential is not None:
+            data = read_credential(self.passphrase_credential, f"{key}.passphrase_credential")
+        else:
+            assert self.passphrase_env is not None
+            data = read_env(self.passphrase_env, f"{key}.passphrase_env")
+        return data.rstrip(b"\r\n")
 
 
 @dataclass(frozen=True)
@@ -239,13 +302,22 @@ class Vault:
     data_dir: Path
     timeout: float
     concurrency: int
+    token_credential: str | None = None
 
     def token(self) -> str:
+        """The vault token, read now; raises SecretUnavailable naming its source."""
         if self.token_file is not None:
-            return self.token_file.read_text("utf-8").strip()
-        if self.token_env is not None:
-            return os.environ[self.token_env].strip()
-        return ""
+            data = read_secret_file(self.token_file, "vault.token_file")
+        elif self.token_credential is not None:
+            data = read_credential(self.token_credential, "vault.token_credential")
+        elif self.token_env is not None:
+            data = read_env(self.token_env, "vault.token_env")
+        else:
+            return ""
+        try:
+            return data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise SecretUnavailable("the vault token is not UTF-8 text") from None
 
 
 @dataclass(frozen=True)
@@ -277,29 +349,68 @@ def _path(err_path: Any) -> str:
     return ".".join(parts).replace(".[", "[") or "(top level)"
 
 
+def _did_you_mean(key: str, known: Any) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _first_error(doc: Any) -> ConfigError | None:
     v = Draft202012Validator(SCHEMA)
-    errors = sorted(v.iter_errors(doc), key=lambda e: (len(e.absolute_path), e.message))
+    # Shallowest first; at one level an unknown key before a missing one (a misspelt
+    # "identites" is both, and its "did you mean" says more).
+    errors = sorted(v.iter_errors(doc), key=lambda e: (
+        len(e.absolute_path), e.validator != "additionalProperties", e.message))
     if not errors:
         return None
     e = errors[0]
     where = _path(e.absolute_path)
     if e.validator == "additionalProperties":
-        extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+        known = e.schema.get("properties", {})
+        extra = sorted(set(e.instance) - set(known))
         key = extra[0] if extra else "?"
         full = f"{where}.{key}" if e.absolute_path else key
         if key.lower() in _SECRET_KEYS:
             return ConfigError(
-                "secrets are never written in the config; use passphrase_file/passphrase_env "
-                "or token_file/token_env",
+                "secrets are never written in the config; use passphrase_file, "
+                "passphrase_env or passphrase_credential (token_file, token_env or "
+                "token_credential for the vault)",
                 full,
             )
-        return ConfigError("unknown key", full)
+        return ConfigError("unknown key" + _did_you_mean(key, known), full)
     if e.validator == "oneOf":
+        kind = "token" if e.absolute_path and e.absolute_path[0] == "vault" else "passphrase"
         return ConfigError(
-            "give exactly one secret source (…_file or …_env)", where
+            f"give exactly one of {kind}_file, {kind}_env or {kind}_credential", where
         )
+    if (e.validator == "type" and e.absolute_path and e.absolute_path[-1] == "provider_code"
+            and isinstance(e.instance, int)):
+        shown = str(e.instance) if len(str(e.instance)) == 8 else "01234567"
+        return ConfigError(
+            f"write the provider code in quotes (provider_code: \"{shown}\"): unquoted, "
+            "YAML reads it as a number (and a leading 0 changes it)", where)
     return ConfigError(e.message, where)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_plain_http(url: str) -> None:
+    """The token and patient documents never cross a network in clear: http:// only
+    to this machine (a TLS-terminating proxy on loopback, a test vault)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"plain http:// is refused for {parts.hostname or url!r}: the token and the "
+            "documents would cross the network unencrypted; use https:// (http:// is "
+            "allowed only for 127.0.0.1, ::1 or localhost)", "vault.url")
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:
@@ -352,6 +463,8 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
     lim = doc.get("limits", {})
     sig = doc.get("signing", {})
     v = doc["vault"]
+    if v["kind"] == "http":
+        _refuse_plain_http(v["url"])
     r = doc.get("retry", {})
     log = doc.get("logging", {})
     identities = []
@@ -369,6 +482,8 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
                 pkcs12=pk,
                 passphrase_file=_resolve(base, d.get("passphrase_file")),
                 passphrase_env=d.get("passphrase_env"),
+                passphrase_credential=d.get("passphrase_credential"),
+                index=i,
             )
         )
     return Config(
@@ -403,6 +518,7 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
             data_dir=_resolve(base, v.get("data_dir")) or folders.work / "vault",
             timeout=float(v.get("timeout_s", 60)),
             concurrency=v.get("concurrency", 4),
+            token_credential=v.get("token_credential"),
         ),
         retry=Retry(base=float(r.get("base_s", 2)), cap=float(r.get("cap_s", 300))),
         default_language=doc.get("receipts", {}).get("default_language", "fr"),
@@ -447,12 +563,42 @@ def folder_gid(cfg: Config) -> int | None:
     return gid
 
 
-def check_usable(cfg: Config) -> list[str]:
-    """Problems that stop the daemon from running (folders, key files, vault secrets).
+WAITED_FOLDERS = ("outbox", "inbox")
 
-    Creates missing folders with their modes and fixes the modes of those
-    econnector owns (:mod:`.filemodes`); refuses secret files others may read
-    (:mod:`.hardening`).
+
+def waited_folders(cfg: Config) -> list[tuple[str, Path]]:
+    """The outbox or inbox that is not there (a share not mounted yet): ``run`` starts
+    anyway and waits for it (``outbox-missing``/``inbox-missing``)."""
+    return [(n, p) for n in WAITED_FOLDERS if not (p := getattr(cfg.folders, n)).is_dir()]
+
+
+def log_file_problem(log_file: str) -> str | None:
+    """Why ``logging.file`` cannot be opened for appending, or None (checked without
+    creating it: ``run`` would otherwise crash on it, and systemd restart it forever)."""
+    if log_file == "-":
+        return None
+    path = Path(log_file)
+    folder = path.parent
+    if not folder.is_dir():
+        return (f"logging.file: the folder {folder} does not exist; create it (writable by "
+                "the service user) or change logging.file (\"-\" logs to stdout)")
+    if path.is_dir():
+        return f"logging.file: {path} is a folder; give a file name"
+    target, what = (path, "the log file") if path.exists() else (folder, "the folder")
+    if not os.access(target, os.W_OK | (os.X_OK if target == folder else 0)):
+        return (f"logging.file: {what} {target} is not writable by this user; fix its "
+                "owner or mode, or change logging.file")
+    return None
+
+
+def check_usable(cfg: Config, wait_for_folders: bool = False) -> list[str]:
+    """Problems that stop the daemon from running (folders, key files, vault secrets,
+    the log file), one line each.
+
+    Creates ``folders.root`` and the missing folders inside it with their modes and
+    fixes the modes of those econnector owns (:mod:`.filemodes`); refuses secret
+    files others may read (:mod:`.hardening`). With ``wait_for_folders`` (``run``),
+    a missing outbox or inbox outside the root is not a problem: the daemon waits.
     """
     from .filemodes import prepare_folders
     from .hardening import exposed_secret_files
@@ -461,10 +607,11 @@ def check_usable(cfg: Config) -> list[str]:
         gid = folder_gid(cfg)
     except ConfigError as e:
         return [e.message]
-    problems: list[str] = prepare_folders(cfg.folders, cfg.folders.root, gid)
+    problems: list[str] = prepare_folders(
+        cfg.folders, cfg.folders.root, gid, WAITED_FOLDERS if wait_for_folders else ())
     for name in ("outbox", "inbox", "archive", "failed", "work"):
         p: Path = getattr(cfg.folders, name)
-        if any(x.startswith(f"folders.{name}:") for x in problems):
+        if any(x.startswith(f"folders.{name}:") for x in problems) or not p.is_dir():
             continue
         if not os.access(p, os.W_OK | os.X_OK):
             problems.append(f"folders.{name}: {p} is not writable")
@@ -476,8 +623,16 @@ def check_usable(cfg: Config) -> list[str]:
         try:
             if not cfg.vault.token():
                 problems.append("vault: the token is empty")
-        except (OSError, KeyError) as e:
-            problems.append(f"vault: cannot read the token: {e}")
+        except SecretUnavailable as e:
+            v = cfg.vault
+            fix = ("set it for the service (a systemd drop-in), or use token_file or "
+                   "token_credential" if v.token_env and not (v.token_file or v.token_credential)
+                   else "check the unit's LoadCredential= line" if v.token_credential
+                   else "create it (mode 0600, owned by the service user) or correct the path")
+            problems.append(f"{e}; econnector cannot deliver: {fix}")
         if cfg.vault.ca_bundle is not None and not cfg.vault.ca_bundle.is_file():
             problems.append(f"vault.ca_bundle: no such file {cfg.vault.ca_bundle}")
+    log_problem = log_file_problem(cfg.log_file)
+    if log_problem:
+        problems.append(log_problem)
     return problems

@@ -47,7 +47,7 @@ class Name:
     """A classified outbox file name.
 
     ``ext`` is the final extension without the dot, lower-cased (``"pdf"``,
-    ``"yaml"``, ``"json"``); ``stem`` is everything before it, as written.
+    ``"yaml"``, ``"yml"``, ``"json"``); ``stem`` is everything before it, as written.
     ``stem_ok`` is always False for IGNORED names.
     """
 
@@ -63,6 +63,7 @@ _STEM = re.compile(STEM_RE)
 _BY_EXT: dict[str, tuple[Kind, Format | None]] = {
     "pdf": (Kind.PDF, None),
     "yaml": (Kind.SIDECAR, "yaml"),
+    "yml": (Kind.SIDECAR, "yaml"),
     "json": (Kind.SIDECAR, "json"),
 }
 _TEMP_PREFIXES = (".", "~$")
@@ -73,9 +74,10 @@ def classify(name: str) -> Name:
     """Classify a bare outbox file name (no directory part).
 
     Hidden names, Office lock files (``~$*``), ``*.tmp``/``*.part`` and every
-    extension other than .pdf/.yaml/.json (case-insensitive) are IGNORED, so
-    writers can use them as temporary names. ``.yml`` is IGNORED too: one
-    spelling per format keeps pairing unambiguous. A PDF or sidecar whose stem
+    extension other than .pdf/.yaml/.yml/.json (case-insensitive) are IGNORED,
+    so writers can use them as temporary names. ``.yml`` is YAML like ``.yaml``
+    (vendors write both); two sidecars for one stem are refused by the pipeline
+    as ``sidecar-ambiguous``, never guessed between. A PDF or sidecar whose stem
     breaks :data:`STEM_RE` keeps its kind with ``stem_ok=False`` so the
     pipeline can answer it with ``bad-file-name`` instead of ignoring it.
     """
@@ -495,9 +497,11 @@ class _Validator:
         self.errors.append(SidecarError(code, field=field, **params))
 
     def wrong_type(self, path: str, value: Any, expected: str) -> None:
+        # ``expected`` and ``reading`` are fixed phrases, translated when rendered.
         if isinstance(value, _Ambiguous):
-            expected += f" (YAML 1.1 reads this unquoted value as {value.reading})"
-        self.fail("field-type", path, expected=expected)
+            self.fail("field-type", path, expected=expected, reading=value.reading)
+        else:
+            self.fail("field-type", path, expected=expected)
 
     def keys(self, mapping: dict[str, Any], prefix: str, allowed: tuple[str, ...]) -> None:
         for key, value in mapping.items():
@@ -647,14 +651,14 @@ class _Validator:
                 "field-invalid",
                 path,
                 detail="it must be 1 to 100 characters long.",
-                hint_detail=f"Shorten {path} to at most 100 characters, or leave it out.",
+                hint_detail="Shorten it to at most 100 characters, or leave it out.",
             )
         elif value is not None and _CONTROL.search(value):
             self.fail(
                 "field-invalid",
                 path,
-                detail="it contains control characters (line breaks, tabs or similar).",
-                hint_detail=f"Write {path} on one line without control characters.",
+                detail="it contains line breaks, tabs or similar characters.",
+                hint_detail="Write it on one line, without line breaks or tabs.",
             )
         else:
             return value
@@ -672,8 +676,9 @@ class _Validator:
             self.fail(
                 "field-invalid",
                 path,
-                detail=f"{_show(code)} is not an 8-digit provider code.",
-                hint_detail='Write the doctor\'s 8-digit provider code in quotes, e.g. "90812100".',
+                detail="a provider code has exactly 8 digits.",
+                hint_detail="Choose the doctor again in the practice software (8-digit "
+                "provider code, e.g. 90812100) and send the document again.",
             )
             return None
         if code not in self.providers:
@@ -688,7 +693,8 @@ class _Validator:
             self.fail(
                 "field-invalid",
                 path,
-                detail="it must be 1 to 64 letters, digits, '.', '_' or '-'.",
+                detail="it must be 1 to 64 letters without accents, digits, dots, dashes "
+                "or underscores.",
                 hint_detail="Use the assistant's login or initials, e.g. anna, or leave it out.",
             )
             return None
@@ -740,7 +746,8 @@ class _Validator:
                         "field-invalid",
                         where,
                         detail="infinite and not-a-number values are not allowed.",
-                        hint_detail="Write a finite number or a quoted string.",
+                        hint_detail="Tell the software vendor: write a finite number or a "
+                        "quoted string.",
                     )
 
 
@@ -823,14 +830,30 @@ def parse_sidecar(
     validator = _Validator(providers, today)
     meta = validator.run(root)
     if meta is None:
-        raise _first(validator.errors)
+        raise _first(validator.errors, sidecar_language(root))
     return meta
 
 
-def _first(errors: list[SidecarError]) -> SidecarError:
-    """The first error, carrying all of them as ``errors`` (see :func:`all_errors`)."""
+def sidecar_language(root: Any) -> str | None:
+    """The ``language`` of a parsed sidecar if it is one econnector speaks, else None.
+
+    Read even when the sidecar is refused for another field (a bad matricule),
+    so the error file is written in the staff's language, not the default.
+    """
+    if isinstance(root, dict):
+        value = root.get("language")
+        if type(value) is str and value in LANGUAGES:
+            return value
+    return None
+
+
+def _first(errors: list[SidecarError], language: str | None = None) -> SidecarError:
+    """The first error, carrying all of them as ``errors`` (see :func:`all_errors`) and
+    the sidecar's readable ``language`` (each of them)."""
     first = errors[0]
     setattr(first, "errors", tuple(errors))  # noqa: B010 - SidecarError declares no such slot
+    for e in errors:
+        e.language = language
     return first
 
 

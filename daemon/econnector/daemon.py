@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sqlite3
 import sys
@@ -81,6 +82,10 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     vault = make_vault_client(cfg)
     pool = SigningPool(cfg.signing.workers, cfg.limits.worker_memory_mb, cfg.limits.worker_timeout)
     pipeline = Pipeline(cfg, store, vault, pool)
+    if cfg.vault.kind == "http" and cfg.vault.ca_bundle is not None:
+        # IT may replace the CA bundle while we run (a wrong one holds all deliveries
+        # as vault-tls): the pipeline then builds a client that trusts the new one.
+        pipeline.remake_vault = functools.partial(make_vault_client, cfg)
     # Runs on the observer thread: one loop wake-up per burst of events, not per event.
     hint_pending = [False]
 
@@ -124,7 +129,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         pipeline.close_io()
         watcher.close()
         pool.stop()
-        await vault.aclose()
+        await pipeline.close_vaults()
         store.close()
         log.info("stopped")
     return 0

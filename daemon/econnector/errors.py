@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import messages
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -38,72 +40,86 @@ class Spec:
 
 
 # Codes are grouped by what a vendor must fix. Templates may use {field} and
-# any parameter the raiser passes; missing parameters render as "?".
+# any parameter the raiser passes; missing parameters render as "?". The texts
+# are for the person at the front desk (no patterns, no jargon: which file, what
+# to do); the French and German ones are in :mod:`econnector.messages`, and
+# tests/test_i18n.py checks that every code has all three.
 CATALOG: dict[str, Spec] = {
     # -- file names and pairing --------------------------------------------
     "bad-file-name": Spec(
-        "The file name '{name}' is not allowed: a stem must match "
-        "[A-Za-z0-9][A-Za-z0-9._-]{{0,119}}.",
-        "Rename both files to an ASCII stem of letters, digits, '.', '_' or '-' "
-        "(at most 120 characters, starting with a letter or digit), then drop them again.",
+        "The file name '{name}' cannot be used by econnector.",
+        "Rename the PDF and its data file (same name, ending in .yaml, .yml or .json): "
+        "use only letters without accents, digits, dots, dashes and underscores, start with "
+        "a letter or digit, at most 120 characters (e.g. 2026-000123.pdf). Then drop both "
+        "files again.",
     ),
     "sidecar-ambiguous": Spec(
-        "Both {stem}.yaml and {stem}.json were dropped; only one sidecar is allowed.",
-        "Drop exactly one sidecar per PDF, either YAML or JSON.",
+        "More than one data file was dropped for {stem}.pdf ({stem}.yaml, {stem}.yml or "
+        "{stem}.json); econnector cannot tell which one is right.",
+        "Drop the PDF again with exactly one data file.",
     ),
     "sidecar-orphaned": Spec(
-        "The sidecar waited {seconds} s for its PDF '{stem}.pdf', which never arrived.",
-        "Drop the PDF with the same stem as the sidecar, then drop the sidecar again.",
+        "The data file for {stem}.pdf waited {seconds} seconds for its PDF, which never "
+        "arrived; nothing was sent.",
+        "Send the document again from the practice software (the PDF and its data file "
+        "with the same name).",
     ),
     # -- sidecar syntax ---------------------------------------------------------
     "sidecar-too-large": Spec(
-        "The sidecar is {size} bytes; at most {limit} bytes are accepted.",
-        "A sidecar holds metadata only; remove embedded content.",
+        "The document's data file is too large ({size} bytes; at most {limit} bytes).",
+        "The data file may only describe the document; tell the software vendor.",
     ),
     "sidecar-encoding": Spec(
-        "The sidecar is not valid UTF-8 text.",
-        "Write the sidecar as UTF-8 (without binary content).",
+        "The document's data file is not readable text (it must be saved as UTF-8).",
+        "Send the document again; if this happens again, tell the software vendor.",
     ),
     "sidecar-syntax": Spec(
-        "The sidecar is not valid {format}: {detail}",
-        "Fix the syntax; the examples in the folder contract parse as they are.",
+        "The document's data file is damaged and cannot be read as {format}: {detail}",
+        "Send the document again; if this happens again, tell the software vendor.",
     ),
     "sidecar-yaml-feature": Spec(
-        "The sidecar uses a YAML feature that is not accepted: {detail}",
-        "Write plain YAML: no anchors, aliases, tags or merge keys.",
+        "The document's data file uses a form of writing that is not accepted: {detail}",
+        "Tell the software vendor: the data file must be plain YAML, as in the examples "
+        "of the folder contract.",
     ),
     "sidecar-not-mapping": Spec(
-        "The sidecar's top level must be a mapping of keys to values.",
-        "Start from the example in the folder contract.",
+        "The document's data file is empty or does not list the document's details.",
+        "Send the document again; if this happens again, tell the software vendor.",
     ),
     "sidecar-schema": Spec(
-        "The field 'schema' must be 'econnector.document/v1' (found {value}).",
-        "Set schema: econnector.document/v1.",
+        "The document's data file has an unknown format version (found {value}).",
+        "Tell the software vendor: the data file must say schema: econnector.document/v1.",
     ),
     # -- sidecar fields ---------------------------------------------------------
     "field-missing": Spec(
-        "The required field '{field}' is missing.",
-        "Add '{field}' to the sidecar.",
+        "The document's data is incomplete: '{field}' is missing.",
+        "Fill in '{field}' in the practice software and send the document again.",
     ),
     "field-unknown": Spec(
-        "The field '{field}' is not part of the schema.",
-        "Remove it, or prefix vendor-specific keys with 'x-'.",
+        "The document's data contains '{field}', which econnector does not know.",
+        "Tell the software vendor: remove '{field}', or write vendor-specific data under "
+        "a name starting with x-.",
     ),
     "field-type": Spec(
-        "The field '{field}' must be {expected}.",
-        "Write '{field}' as {expected}; quote numbers that are identifiers.",
+        "The value of '{field}' is written in the wrong form: it must be {expected}"
+        "{yaml_reading}.",
+        "Correct '{field}' (it must be {expected}) and send the document again; if the "
+        "practice software wrote it, tell the software vendor.",
     ),
     "field-invalid": Spec(
-        "The field '{field}' is invalid: {detail}",
+        "The value of '{field}' is not valid: {detail}",
         "{hint_detail}",
     ),
     "document-id-invalid": Spec(
-        "The document_id must be 1 to 64 characters of letters, digits, '.', '_' or '-'.",
-        "Use your own document number, e.g. 2026-000123.",
+        "The document number must have 1 to 64 characters: letters without accents, "
+        "digits, dots, dashes and underscores.",
+        "Use the practice's own document number, e.g. 2026-000123, and send the document "
+        "again.",
     ),
     "document-type-unknown": Spec(
         "The document type '{value}' is not known.",
-        "Use one of: invoice, prescription, certificate, sick-leave-certificate.",
+        "Choose one of the types invoice, prescription, certificate or sick-leave "
+        "certificate, and send the document again.",
     ),
     "document-type-medical": Spec(
         "The document type '{value}' is medical content: it belongs in the shared care "
@@ -112,167 +128,186 @@ CATALOG: dict[str, Spec] = {
         "sick-leave certificates go through econnector.",
     ),
     "issued-at-invalid": Spec(
-        "The field 'issued_at' must be an ISO 8601 date-time with a UTC offset (found {value}).",
-        "Write e.g. 2026-11-25T10:15:00+01:00.",
+        "The document's date and time are not valid (found {value}); they must include "
+        "the time zone.",
+        "Tell the software vendor: write the date like 2026-11-25T10:15:00+01:00.",
     ),
     "language-unsupported": Spec(
-        "The language '{value}' is not supported.",
-        "Use fr, de or en, or leave 'language' out to use the configured default.",
+        "The language '{value}' is not available for receipts.",
+        "Choose French (fr), German (de) or English (en), or leave the language empty to "
+        "use the practice's default.",
     ),
     "matricule-format": Spec(
-        "The matricule must be exactly 13 digits.",
-        "Write the national identification number as a quoted string of 13 digits.",
+        "The patient's matricule (national identification number) must be exactly 13 "
+        "digits.",
+        "Correct the matricule in the patient's record (13 digits, no spaces) and send "
+        "the document again.",
     ),
     "matricule-date": Spec(
-        "The matricule does not start with a valid birth date (YYYYMMDD; month or day 00 "
-        "when unknown; not in the future).",
-        "Check the first 8 digits against the patient's identity document.",
+        "The patient's matricule does not start with a possible date of birth (the first "
+        "8 digits: year, month, day).",
+        "Check the first 8 digits against the patient's identity document, correct the "
+        "patient's record and send the document again.",
     ),
     "matricule-luhn": Spec(
-        "The matricule's 12th digit (Luhn check digit) does not match.",
-        "The number is mistyped; check it against the patient's social security card.",
+        "The patient's matricule is mistyped: its 12th digit (a check digit) does not "
+        "match the others.",
+        "Check the number against the patient's social security card, correct the "
+        "patient's record and send the document again.",
     ),
     "matricule-verhoeff": Spec(
-        "The matricule's 13th digit (Verhoeff check digit) does not match.",
-        "The number is mistyped; check it against the patient's social security card.",
+        "The patient's matricule is mistyped: its 13th digit (a check digit) does not "
+        "match the others.",
+        "Check the number against the patient's social security card, correct the "
+        "patient's record and send the document again.",
     ),
     "insurer-unknown": Spec(
-        "The insurer '{value}' is not known.",
-        "Use one of: CNS, CMFEP, CMFEC, EMCFL, RCAM.",
+        "The health insurance fund '{value}' is not known.",
+        "Choose one of CNS, CMFEP, CMFEC, EMCFL or RCAM in the patient's record and send "
+        "the document again.",
     ),
     "provider-unknown": Spec(
-        "No doctor identity with provider code {value} is configured in econnector.",
-        "Check author.provider_code, or ask IT to add the doctor's identity to the config.",
+        "No doctor with provider code {value} is set up in econnector.",
+        "Check the doctor chosen in the practice software, or ask IT to add this doctor's "
+        "signing key to econnector.",
     ),
     "invoice-missing": Spec(
-        "A document of type invoice needs an 'invoice' block.",
-        "Add invoice.total, invoice.currency and invoice.paid.",
+        "The document is an invoice, but its amount, currency and payment status are "
+        "missing.",
+        "Complete the invoice in the practice software and send it again.",
     ),
     "invoice-not-allowed": Spec(
-        "Only documents of type invoice may have an 'invoice' block (type is {value}).",
-        "Remove the 'invoice' block or correct the type.",
+        "The document has invoice details, but its type is {value}, not invoice.",
+        "Correct the document type, or remove the invoice details, and send the document "
+        "again.",
     ),
     "invoice-total-invalid": Spec(
-        "invoice.total must be a decimal string greater than 0 with at most 2 decimals "
-        "(found {value}).",
-        "Write the total as a quoted string, e.g. \"84.60\".",
+        "The invoice amount is not valid (found {value}): it must be more than 0, with at "
+        "most 2 decimals.",
+        "Correct the amount (e.g. 84.60) and send the invoice again.",
     ),
     "invoice-currency": Spec(
-        "invoice.currency must be EUR (found {value}).",
-        "Set currency: EUR.",
+        "The invoice currency must be EUR (found {value}).",
+        "Set the currency to EUR and send the invoice again.",
     ),
     "sidecar-missing": Spec(
-        "The PDF '{stem}.pdf' waited {seconds} s for its sidecar ({stem}.yaml or "
-        "{stem}.json), which never arrived; nothing was signed or sent.",
-        "Drop the PDF again together with its sidecar, both with the same name.",
+        "The PDF {stem}.pdf waited {seconds} seconds for its data file ({stem}.yaml, "
+        "{stem}.yml or {stem}.json), which never arrived; nothing was signed or sent.",
+        "Send the document again from the practice software; the PDF and its data file "
+        "must have the same name.",
     ),
     "drop-withdrawn": Spec(
-        "The file {name} was removed from outbox/ before econnector had finished with it; "
-        "nothing was sent.",
-        "Drop the PDF and its sidecar again if the document should still be sent.",
+        "The file {name} was removed from the outbox folder before econnector had "
+        "finished with it; nothing was sent.",
+        "If the document should still go out, send it again from the practice software.",
     ),
     "file-not-regular": Spec(
-        "The file {name} is {kind}, not a regular file; econnector never follows links "
-        "or reads from pipes or devices, and nothing was signed or sent.",
-        "Write the PDF and its sidecar as plain files in outbox/ (no shortcuts or links), "
-        "then drop them again.",
+        "The file {name} is {kind}, not an ordinary file; econnector does not open it, "
+        "and nothing was signed or sent.",
+        "Put the PDF and its data file into the outbox folder as ordinary files (no "
+        "shortcuts or links), then send them again.",
     ),
     "file-replaced": Spec(
-        "The file {name} was replaced or changed while econnector was processing it; "
-        "the version that was checked was not sent. A new version is processed as a new drop.",
-        "Write each file once, under a temporary name, and rename it into outbox/ when "
-        "complete; do not change a pair after dropping it.",
+        "The file {name} was replaced or changed while econnector was working on it; the "
+        "earlier version was not sent. The new version is handled as a new document.",
+        "Nothing to do for the new version. If this happens often, tell the software "
+        "vendor: files must not be changed after they are dropped.",
     ),
     "duplicate-document-id": Spec(
-        "The document_id {value} of provider {provider} was already sent with other content.",
-        "Give a corrected document a new document_id; a document cannot be changed once sent.",
+        "Document number {value} of provider {provider} was already sent with other "
+        "content.",
+        "A sent document cannot be changed: give the corrected document a new document "
+        "number and send it.",
     ),
     # -- the PDF ----------------------------------------------------------------
     "pdf-empty": Spec(
-        "The PDF file is empty (0 bytes).",
-        "Export the document again and drop it once it is fully written.",
+        "The PDF file is empty.",
+        "Create the PDF again in the practice software and send it once it is complete.",
     ),
     "pdf-not-pdf": Spec(
-        "The file is not a PDF (no %PDF- header in its first 1,024 bytes).",
-        "Drop the PDF export of the document, not another format renamed to .pdf.",
+        "The file is not a PDF document (perhaps another kind of file renamed to .pdf).",
+        "Send the PDF export of the document, not a Word file, an image or another format.",
     ),
     "pdf-incomplete": Spec(
-        "The PDF has no %%EOF marker at its end after waiting {seconds} s: it looks truncated.",
-        "Export the document again and make sure the copy finished.",
+        "The PDF is cut off: its end was still missing after {seconds} seconds.",
+        "Create the PDF again and make sure the copy finishes, then send it again.",
     ),
     "pdf-too-large": Spec(
-        "The PDF is {size} bytes; at most {limit} bytes are accepted.",
-        "Reduce the scan resolution or split the document.",
+        "The PDF is too large ({size} bytes; at most {limit} bytes).",
+        "Scan with a lower resolution or split the document, then send it again.",
     ),
     "pdf-damaged": Spec(
-        "The PDF cannot be read: {detail}",
-        "Export the document again from the practice software.",
+        "The PDF is damaged and cannot be read: {detail}",
+        "Create the PDF again in the practice software and send it again.",
     ),
     "pdf-encrypted": Spec(
-        "The PDF is encrypted or password-protected; encrypted PDFs are refused by policy.",
-        "Export the document without a password or permissions restrictions.",
+        "The PDF is protected by a password or restrictions, which are not accepted.",
+        "Create the PDF again without a password or restrictions and send it again.",
     ),
     "pdf-javascript": Spec(
-        "The PDF contains JavaScript; active content is refused by policy.",
-        "Export the document without scripts (plain print-to-PDF).",
+        "The PDF contains a script (JavaScript), which is not accepted.",
+        "Create the PDF again with plain 'print to PDF' and send it again.",
     ),
     "pdf-launch-action": Spec(
-        "The PDF contains a Launch action (it can start programs); refused by policy.",
-        "Export the document without actions or links that open files.",
+        "The PDF contains an action that can start programs, which is not accepted.",
+        "Create the PDF again without links that open files or programs and send it again.",
     ),
     "pdf-embedded-executable": Spec(
-        "The PDF embeds an executable file ({name}); refused by policy.",
-        "Remove the attachment; data attachments such as Factur-X XML are fine.",
+        "The PDF contains an attached program ({name}), which is not accepted.",
+        "Create the PDF again without that attachment; data attachments such as "
+        "Factur-X XML are fine.",
     ),
     "pdf-xfa": Spec(
-        "The PDF contains an XFA form (scripted, deprecated since PDF 2.0, and not what a "
-        "PAdES signature can fix); refused by policy.",
-        "Export the document flattened, or as a plain AcroForm PDF without XFA.",
+        "The PDF contains a dynamic form (XFA), which cannot be signed reliably and is "
+        "not accepted.",
+        "Create the PDF again as a flattened or ordinary form and send it again.",
     ),
     "pdf-embedded-pdf-action": Spec(
-        "The PDF contains a GoToE action, which opens a PDF embedded in it; refused by policy.",
-        "Export the document without links that open attached PDFs; attachments themselves "
-        "are fine.",
+        "The PDF contains a link that opens another PDF attached to it, which is not "
+        "accepted.",
+        "Create the PDF again without links that open attachments; attachments "
+        "themselves are fine.",
     ),
     "pdf-remote-action": Spec(
-        "The PDF contains a {action} action pointing outside the document ({target}); "
-        "refused by policy.",
-        "Export the document without actions that submit, import or open remote or network "
-        "files; links to http, https and mailto addresses are fine.",
+        "The PDF contains an action ({action}) that points outside the document "
+        "({target}), which is not accepted.",
+        "Create the PDF again without links to network files or forms that send data; "
+        "ordinary web and e-mail links are fine.",
     ),
     "pdf-too-many-pages": Spec(
         "The PDF has {pages} pages; at most {limit} are accepted.",
-        "Split the document.",
+        "Split the document and send the parts separately.",
     ),
     "pdf-too-complex": Spec(
-        "The PDF needs more than the allowed {limit} MiB of memory to process.",
-        "Export the document again; a normal administrative document is far smaller.",
+        "The PDF is too complex to process (it would need more than {limit} MiB of "
+        "memory).",
+        "Create the PDF again; an ordinary administrative document is far smaller.",
     ),
     "pdf-processing-timeout": Spec(
-        "Processing the PDF took longer than {seconds} s and was stopped.",
-        "Export the document again; it may be malformed.",
+        "Processing the PDF took longer than {seconds} seconds and was stopped.",
+        "Create the PDF again; the file may be damaged.",
     ),
     "pdf-certified-no-changes": Spec(
-        "The PDF carries a certification signature that forbids any change, so it cannot be "
-        "signed again.",
-        "Drop the document before it is certified, or without its certification signature.",
+        "The PDF is already certified in a way that forbids any change, so it cannot be "
+        "signed.",
+        "Send the document before it is certified, or without its certification.",
     ),
     "pdf-signing-failed": Spec(
         "The PDF could not be signed: {detail}",
-        "Export the document again; if it persists, report the file to IT.",
+        "Create the PDF again and send it again; if it happens again, give the file to IT.",
     ),
     # -- the vault, permanent -----------------------------------------------------
     "vault-rejected": Spec(
-        "The vault refused the document ({status} {vault_code}): {detail}",
-        "Correct what the vault names and drop the document again.",
+        "The patient's vault refused the document ({status} {vault_code}): {detail}",
+        "Correct what the vault names and send the document again.",
     ),
     "vault-conflict": Spec(
-        "The vault already holds other content under this document's idempotency key.",
-        "Give a corrected document a new document_id.",
+        "The vault already holds a different document under this document number.",
+        "Give the corrected document a new document number and send it.",
     ),
     "vault-too-large": Spec(
-        "The vault refused the document as too large.",
-        "Reduce the scan resolution or split the document.",
+        "The vault refused the document because it is too large.",
+        "Scan with a lower resolution or split the document, then send it again.",
     ),
     # -- final, not an error ---------------------------------------------------------
     "patient-opted-out": Spec(
@@ -282,16 +317,17 @@ CATALOG: dict[str, Spec] = {
     ),
     # -- transient and held (status files, not error files) ------------------------
     "vault-unavailable": Spec(
-        "The vault could not be reached or failed ({detail}); retrying.",
-        "Nothing to do: delivery resumes when the vault answers.",
+        "The vault cannot be reached at the moment ({detail}); econnector keeps trying.",
+        "Nothing to do: the document is sent as soon as the vault answers.",
     ),
     "vault-unauthorized": Spec(
-        "The vault refused econnector's credentials ({status}); all deliveries are paused.",
-        "IT: check the vault token file in the econnector config.",
+        "The vault refused econnector's access ({status}); all sending is paused.",
+        "Tell IT: the vault token in the econnector configuration must be renewed or "
+        "corrected. The documents wait and go out once it is fixed.",
     ),
     "file-busy": Spec(
-        "The file cannot be read yet ({detail}); retrying.",
-        "Nothing to do unless this persists: another program holds the file.",
+        "The file cannot be read yet ({detail}); econnector tries again.",
+        "Nothing to do unless this lasts: another program is still using the file.",
     ),
     "certificate-expired": Spec(
         "The signing certificate of provider {provider} expired on {not_after}; "
@@ -306,37 +342,41 @@ CATALOG: dict[str, Spec] = {
         "the certificate.",
     ),
     "vault-tls": Spec(
-        "The vault's identity could not be verified ({detail}); all deliveries are paused.",
-        "IT: check vault.url and vault.ca_bundle in the econnector config, then run "
-        "'econnector check-config'.",
+        "The vault's identity could not be verified ({detail}); all sending is paused.",
+        "Tell IT: check vault.url and vault.ca_bundle in the econnector configuration, "
+        "then run 'econnector check-config'.",
     ),
     "outbox-missing": Spec(
         "The outbox folder {path} is missing or cannot be read; econnector waits for it.",
-        "IT: connect the network share or create the folder; econnector resumes by itself.",
+        "Tell IT: connect the network drive or create the folder; econnector continues "
+        "by itself.",
     ),
     "inbox-missing": Spec(
         "The inbox folder {path} is missing or cannot be written; econnector waits for it.",
-        "IT: connect the network share or create the folder; econnector resumes by itself.",
+        "Tell IT: connect the network drive or create the folder; econnector continues "
+        "by itself.",
     ),
     "identity-locked": Spec(
         "The signing key of provider {provider} is locked or unavailable ({detail}).",
-        "The doctor unlocks the signing key (passphrase file or environment variable).",
+        "The doctor or IT unlocks the signing key; the documents wait and are signed then.",
     ),
     "awaiting-sidecar": Spec(
-        "The PDF waits for its sidecar {stem}.yaml or {stem}.json.",
-        "Drop the sidecar with the same stem.",
+        "The PDF waits for its data file {stem}.yaml, {stem}.yml or {stem}.json.",
+        "Nothing to do if the practice software is still sending; otherwise send the "
+        "document again.",
     ),
     "awaiting-pdf": Spec(
-        "The sidecar waits for its PDF {stem}.pdf.",
-        "Drop the PDF with the same stem.",
+        "The data file waits for its PDF {stem}.pdf.",
+        "Nothing to do if the practice software is still sending; otherwise send the "
+        "document again.",
     ),
     "awaiting-eof": Spec(
-        "The PDF has no %%EOF marker yet; waiting for the writer to finish.",
-        "Nothing to do if the export is still running.",
+        "The PDF is not complete yet; econnector waits until it has been fully written.",
+        "Nothing to do while the PDF is still being created.",
     ),
     "internal-error": Spec(
         "econnector failed unexpectedly ({detail}).",
-        "Report this to IT with the econnector log; the original is kept.",
+        "Tell IT and give them the econnector log; the original is kept.",
     ),
     # -- the installation (check-config and start; exit 2, never in an error file) --
     "secret-file-exposed": Spec(
@@ -353,22 +393,43 @@ class _Params(dict[str, Any]):
         return "?"
 
 
-def render(code: str, params: dict[str, Any]) -> tuple[str, str]:
-    """Message and hint for ``code``; unknown codes render as internal errors.
+def render(code: str, params: dict[str, Any], language: str = "en") -> tuple[str, str]:
+    """Message and hint for ``code`` in ``language`` (fr, de, en; anything else is
+    English); unknown codes render as internal errors.
 
     Text parameters are escaped here, once for every output (error files, status
     files, the CLI): a file name or a value may hold terminal escapes, newlines,
-    bidi overrides or bytes that are not UTF-8.
+    bidi overrides or bytes that are not UTF-8. Parameters that are one of the
+    known English phrases (``expected``, a file kind, a fixed detail) are
+    translated too, so raisers keep passing plain English.
     """
     from .names import shown  # names imports the contract, which imports this module
 
-    spec = CATALOG.get(code) or CATALOG["internal-error"]
+    if code not in CATALOG:
+        code = "internal-error"
+    spec = CATALOG[code]
     p = _Params({k: shown(v, 400) if isinstance(v, str) else v for k, v in params.items()})
-    return spec.message.format_map(p), spec.hint.format_map(p)
+    p = _Params(messages.localize_params(p, language))
+    message, hint = messages.template(code, language) or (spec.message, spec.hint)
+    return message.format_map(p), hint.format_map(p)
+
+
+def json_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The params as plain JSON values, so a stored error can be rendered again later
+    (in the drop's language) without the exception object."""
+    return {
+        k: v if v is None or isinstance(v, str | int | float | bool) else str(v)
+        for k, v in params.items()
+    }
 
 
 class EconnectorError(Exception):
-    """Root of all econnector errors; carries a stable code and template params."""
+    """Root of all econnector errors; carries a stable code and template params.
+
+    ``message`` and ``hint`` are English (logs, the CLI); people's files are
+    rendered with :func:`render` in the staff's language from ``code`` and
+    ``params``.
+    """
 
     def __init__(self, code: str, field: str | None = None, **params: Any) -> None:
         if code not in CATALOG:
@@ -380,7 +441,10 @@ class EconnectorError(Exception):
         super().__init__(f"{code}: {self.message}")
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
+        out: dict[str, Any] = {
+            "code": self.code, "message": self.message, "hint": self.hint,
+            "params": json_params(self.params),
+        }
         if self.field:
             out["field"] = self.field
         return out
@@ -406,7 +470,10 @@ class Rejected(EconnectorError):
 
 
 class SidecarError(Rejected):
-    pass
+    """``language`` is the sidecar's own ``language`` when it could be read, even
+    though the sidecar was refused: the error file is then written in it."""
+
+    language: str | None = None
 
 
 class PdfError(Rejected):

@@ -10,6 +10,10 @@ What gets which mode (``G`` = ``folders.group``, the practice's group)::
     files written or moved there            0640, group G          0600
     outbox/ (only when econnector makes it) 2770, group G          0700
 
+Only ``folders.root`` (when its parent exists) and the folders inside it are
+ever created (:func:`prepare_folders`); a folder configured elsewhere must
+exist (an unmounted share is never replaced by an empty local folder).
+
 The setgid bit on the shared folders makes what is created in them inherit G.
 ``econnector run`` also sets the process umask to 0077 (:mod:`.hardening`), so
 whatever is not listed here (SQLite's files, the signing workers' output, the
@@ -29,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -224,21 +229,44 @@ def ensure_dir(folder: Path) -> None:
 # -- at start --------------------------------------------------------------------------
 
 
-def prepare_folders(folders: Folders, root: Path | None, gid: int | None) -> list[str]:
-    """Create what is missing, with its mode; fix the modes of what econnector owns.
+def _inside_root(path: Path, root: Path | None) -> bool:
+    return root is not None and _inside(os.path.abspath(path), os.path.abspath(root))
 
-    Returns one line per problem (the caller exits 2 on any). Sets nothing
+
+def _missing(name: str, path: Path, root: Path | None, may_wait: Collection[str]) -> str | None:
+    """Why a missing folder must not be created, or None when econnector creates it.
+
+    Only ``folders.root`` (when its parent exists) and what lies inside it are
+    created: an outbox on an unmounted share must not be invented as an empty
+    local folder that the daemon would watch while the practice writes elsewhere.
+    """
+    if name == "root":
+        if path.parent.is_dir():
+            return None
+        return (f"folders.root: {path} does not exist, nor does {path.parent}; econnector "
+                "creates folders.root only inside an existing folder (is the share "
+                "mounted?): create it or correct folders.root")
+    if _inside_root(path, root):
+        assert root is not None
+        return None if root.is_dir() else ""  # "": reported for folders.root already
+    if name in may_wait:
+        return ""  # the daemon starts and waits for it (outbox-missing, inbox-missing)
+    return (f"folders.{name}: {path} does not exist; econnector creates only folders.root "
+            f"and the folders inside it (is the share mounted?): create it or correct "
+            f"folders.{name}")
+
+
+def prepare_folders(folders: Folders, root: Path | None, gid: int | None,
+                    may_wait: Collection[str] = ()) -> list[str]:
+    """Create what is missing inside ``root``, with its mode; fix the modes of what
+    econnector owns.
+
+    Returns one line per problem (the caller exits 2 on any). A folder outside
+    ``root`` that does not exist is a problem, unless its name is in ``may_wait``
+    (``econnector run`` waits for an outbox or inbox on a share). Sets nothing
     global: :func:`set_policy` does that.
     """
     problems: list[str] = []
-    if not POSIX:
-        for name in ("outbox", "inbox", "archive", "failed", "work"):
-            p: Path = getattr(folders, name)
-            try:
-                p.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                problems.append(f"folders.{name}: cannot create {p}: {e.strerror}")
-        return problems
     shared_dir = GROUP_DIR if gid is not None else PRIVATE_DIR
     plan: list[tuple[str, Path, int, int | None, bool]] = []  # name, path, mode, gid, fix existing
     if root is not None:
@@ -250,12 +278,16 @@ def prepare_folders(folders: Folders, root: Path | None, gid: int | None) -> lis
         ("archive", folders.archive, shared_dir, gid, True),
         ("failed", folders.failed, shared_dir, gid, True),
         ("work", folders.work, PRIVATE_DIR, None, True),
-        ("work", folders.work / "signed", PRIVATE_DIR, None, True),
     ]
     for name, path, mode, g, fix_existing in plan:
         try:
             created = False
             if not path.exists():
+                why = _missing(name, path, root, may_wait)
+                if why is not None:
+                    if why:
+                        problems.append(why)
+                    continue
                 path.parent.mkdir(parents=True, exist_ok=True)
                 try:
                     os.mkdir(path, 0o700)  # private until its mode is set
@@ -266,11 +298,19 @@ def prepare_folders(folders: Folders, root: Path | None, gid: int | None) -> lis
             if not stat.S_ISDIR(st.st_mode):
                 problems.append(f"folders.{name}: {path} is not a folder")
                 continue
-            if created or (fix_existing and _owned(st)):
+            if POSIX and (created or (fix_existing and _owned(st))):
                 _apply(str(path), st, mode, g)
+            if name == "work":
+                signed = path / "signed"  # econnector's own, always created
+                if not signed.exists():
+                    os.mkdir(signed, 0o700)
+                st = os.lstat(signed)
+                if POSIX and stat.S_ISDIR(st.st_mode) and _owned(st):
+                    _apply(str(signed), st, PRIVATE_DIR, None)
         except OSError as e:
             problems.append(f"folders.{name}: cannot prepare {path}: {e.strerror or e}")
-    problems += _fix_private_files(folders.work)
+    if POSIX:
+        problems += _fix_private_files(folders.work)
     return problems
 
 

@@ -133,6 +133,10 @@ def forbid_env(names: Iterable[str | None]) -> None:
 
 
 def secret_env_names(cfg: Config) -> list[str]:
+    """The variables the config names as secret sources. Credentials
+    (``passphrase_credential``, ``token_credential``) are files, not variables:
+    their folder, ``$CREDENTIALS_DIRECTORY``, is left out of every child's
+    environment by the allow-list already."""
     names = [i.passphrase_env for i in cfg.identities if i.passphrase_env]
     if cfg.vault.token_env:
         names.append(cfg.vault.token_env)
@@ -187,7 +191,11 @@ def _check_file(path: Path, what: str) -> str | None:
 
 
 def exposed_secret_files(cfg: Config) -> list[str]:
-    """One line per secret file that others may read or change (POSIX only)."""
+    """One line per secret file that others may read or change (POSIX only).
+
+    Credentials (``LoadCredential=``) are not checked here: systemd copies them
+    into a private, non-swappable folder only this service can read (0400 files,
+    ``$CREDENTIALS_DIRECTORY``); the source file's mode is root's business."""
     if os.name != "posix":
         return []
     checks: list[tuple[Path, str]] = []

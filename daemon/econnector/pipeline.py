@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import sqlite3
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from .errors import (
     EconnectorError,
     FileBusy,
     Held,
+    PatientOptedOut,
     PdfError,
     Rejected,
     Transient,
@@ -61,8 +63,9 @@ from .signer import (
     SigningPool,
     SignJob,
     identity_info,
+    validity,
 )
-from .states import Event, State
+from .states import TERMINAL, Event, State
 from .store import Drop, Store
 from .vault_client import VaultClient, idempotency_key
 from .vaultgate import GateState, VaultGate
@@ -73,6 +76,10 @@ log = structlog.get_logger("econnector.pipeline")
 IO_THREADS = 2
 
 HEALTH_FILE = "daemon-status.json"  # in work/: what blocks the whole daemon
+
+# Hold reasons that belong to the vault gate (not to the document): released
+# when the gate opens.
+GATE_HOLDS = frozenset({"vault-unauthorized", "vault-tls"})
 
 # A receipt read back to rebuild a lost database is a few KiB; more is not ours.
 RECEIPT_MAX_BYTES = 1024 * 1024
@@ -109,11 +116,44 @@ class StemFiles:
 
 @dataclass
 class Identities:
-    """Which doctors can sign now; locked ones are retried on every rescan."""
+    """Which doctors can sign now; the others are retried on every rescan."""
 
     unlocked: dict[str, SignerInfo] = field(default_factory=dict)
     locked: dict[str, str] = field(default_factory=dict)  # provider -> reason detail
     secrets: dict[str, bytes] = field(default_factory=dict)
+    # The key opens but the certificate must not sign now (expired, not yet valid).
+    invalid: dict[str, tuple[SignerInfo, Held]] = field(default_factory=dict)
+
+    def blocked(self) -> list[str]:
+        """Provider codes that cannot sign now, for whatever reason."""
+        return sorted({*self.locked, *self.invalid})
+
+    def why(self, pc: str) -> tuple[str, str]:
+        """(catalog code, short English detail) of an identity that cannot sign."""
+        if pc in self.invalid:
+            info, held = self.invalid[pc]
+            if held.code == "certificate-expired":
+                return held.code, f"certificate expired on {info.not_after}"
+            return held.code, f"certificate valid only from {info.not_before}"
+        return "identity-locked", self.locked.get(pc, "locked")
+
+    def report(self, providers: list[str]) -> dict[str, dict[str, Any]]:
+        """The "identities" map of the health file (no secrets)."""
+        out: dict[str, dict[str, Any]] = {}
+        for pc in providers:
+            info = self.unlocked.get(pc) or (self.invalid[pc][0] if pc in self.invalid else None)
+            ok = pc in self.unlocked
+            reason, detail = (None, "") if ok else self.why(pc)
+            out[pc] = {"state": "unlocked" if ok else "locked", "reason": reason,
+                       "detail": detail,
+                       "not_before": (info.not_before or None) if info else None,
+                       "not_after": info.not_after if info else None}
+        return out
+
+
+# Hold reasons that end when the doctor's identity can sign again.
+IDENTITY_HOLDS = frozenset({"identity-locked", "certificate-expired",
+                            "certificate-not-yet-valid"})
 
 
 class Pipeline:
@@ -170,19 +210,40 @@ class Pipeline:
                    for i in range(IO_THREADS)]
         self.outbox_id: tuple[int, int] | None = None
         self.outbox_missing = False
+        self.inbox_missing = False  # nothing is claimed: no answer could be written
         self.on_outbox_changed: Callable[[], None] = lambda: None
+        self.console: Callable[[str], None] = _console  # what IT sees on the terminal
+        self.providers = [i.provider_code for i in cfg.identities]
+        self.started_at = iso(clock())
         self.token_mtime = self._token_mtime()
+        self.ca_mtime = self._ca_mtime()
+        # Builds a new vault client (IT replaced the CA bundle: a TLS context cannot
+        # be changed in place); None when the vault is not reached over TLS.
+        self.remake_vault: Callable[[], VaultClient] | None = None
+        self.retired_vaults: list[VaultClient] = []
 
     # ------------------------------------------------------------------ startup
     prepared = False
 
     def prepare(self) -> None:
         self.prepared = True
-        for p in (self.outbox, self.inbox, self.archive, self.failed, self.signed_dir):
+        # An outbox or inbox outside folders.root is never created (an unmounted
+        # share must not become an empty local folder): it is waited for.
+        for p in (self.outbox, self.inbox):
+            if self._creatable(p):
+                filemodes.ensure_dir(p)
+        for p in (self.archive, self.failed, self.signed_dir):
             filemodes.ensure_dir(p)
         self._clean_temp(self.inbox)
         self._clean_temp(self.signed_dir)
         self.unlock_identities(start_pool=True)
+        self._folder_state("outbox", not self.outbox.is_dir(), health=False)
+        self._folder_state("inbox", not self.inbox.is_dir(), health=False)
+        for pc in self.ids.blocked():
+            reason, detail = self.ids.why(pc)
+            self.console(f"identity {pc} cannot sign ({reason}): {detail}; its documents "
+                         "wait until this is fixed")
+        self._write_health()  # at once: a file left by an earlier process never remains
         if self.store.fresh:
             self._rebuild_from_inbox()
         for d in self.store.unfinished():
@@ -217,6 +278,49 @@ class Pipeline:
         if count:
             log.warning("state-rebuilt-from-inbox", deliveries=count)
 
+    def _creatable(self, folder: Path) -> bool:
+        """Inside folders.root: econnector's own, created when missing."""
+        root = self.cfg.folders.root
+        return root is not None and folder.absolute().is_relative_to(root.absolute())
+
+    def _folder_state(self, which: str, missing: bool, health: bool = True) -> None:
+        """Record (and say, once per change) that the outbox or inbox is missing or back."""
+        attr = f"{which}_missing"
+        if getattr(self, attr) == missing:
+            return
+        setattr(self, attr, missing)
+        path = self.outbox if which == "outbox" else self.inbox
+        if missing:
+            log.error(f"{which}-missing", path=str(path))
+            self.console(f"{which} {path} is missing or unreadable ({which}-missing); "
+                         "waiting for it")
+        else:
+            log.warning(f"{which}-back", path=str(path))
+            self.console(f"{which} {path} is back; resuming")
+        if health:
+            self._write_health()
+
+    async def _check_inbox(self) -> None:
+        self._folder_state("inbox", not await asyncio.to_thread(self._inbox_ok))
+
+    def _inbox_ok(self) -> bool:
+        """Runs on a thread: is the inbox there? One of ours (inside folders.root) that
+        was deleted is made again; one outside it is waited for."""
+        if self.inbox.is_dir():
+            return True
+        if self._creatable(self.inbox):
+            with contextlib.suppress(OSError):
+                filemodes.ensure_dir(self.inbox)
+                return True
+        return False
+
+    def _ca_mtime(self) -> float | None:
+        ca = self.cfg.vault.ca_bundle if self.cfg.vault.kind == "http" else None
+        try:
+            return ca.stat().st_mtime if ca is not None else None
+        except OSError:
+            return None
+
     def _token_mtime(self) -> float | None:
         tf = self.cfg.vault.token_file
         try:
@@ -234,8 +338,28 @@ class Pipeline:
                     with contextlib.suppress(OSError):
                         os.unlink(e.path)
 
+    def _now_dt(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+
+    def check_validity(self) -> None:
+        """A certificate that expired while we ran stops signing at once (its documents
+        are held from now on); its worker keeps the key but gets no more jobs."""
+        now = self._now_dt()
+        for pc, info in list(self.ids.unlocked.items()):
+            held = validity(info, now)
+            if held is not None:
+                del self.ids.unlocked[pc]
+                self.ids.secrets.pop(pc, None)
+                self.ids.invalid[pc] = (info, held)
+                log.warning("identity-cannot-sign", provider=pc, reason=held.code,
+                            not_before=info.not_before, not_after=info.not_after)
+                self._write_health()
+
     def unlock_identities(self, start_pool: bool = False) -> bool:
-        """Try every locked identity; restart the workers if one became usable."""
+        """Try every identity that cannot sign (a key that does not open, a certificate
+        outside its validity); restart the workers if one became usable."""
+        self.check_validity()
+        now = self._now_dt()
         changed = False
         for ident in self.cfg.identities:
             pc = ident.provider_code
@@ -246,18 +370,27 @@ class Pipeline:
             except (OSError, KeyError, UnicodeError) as e:
                 detail = "no passphrase available" if isinstance(e, KeyError) else str(e)
                 self.ids.locked[pc] = detail[:120]
+                self.ids.invalid.pop(pc, None)
                 continue
             try:
-                self.ids.unlocked[pc] = identity_info(pc, ident.pkcs12, secret)
+                info = identity_info(pc, ident.pkcs12, secret)
             except Held as e:
                 self.ids.locked[pc] = str(e.params.get("detail", ""))
+                self.ids.invalid.pop(pc, None)
                 continue
-            self.ids.secrets[pc] = secret
             self.ids.locked.pop(pc, None)
+            held = validity(info, now)
+            if held is not None:
+                self.ids.invalid[pc] = (info, held)
+                continue
+            self.ids.invalid.pop(pc, None)
+            self.ids.unlocked[pc] = info
+            self.ids.secrets[pc] = secret
             changed = True
             log.info("identity-unlocked", provider=pc)
-        for pc, why in self.ids.locked.items():
-            log.warning("identity-locked", provider=pc, detail=why)
+        for pc in self.ids.blocked():
+            reason, detail = self.ids.why(pc)
+            log.warning("identity-locked", provider=pc, reason=reason, detail=detail)
         if changed or start_pool:
             self.pool.start(
                 [(pc, str(self.cfg.identity(pc).pkcs12), self.ids.secrets[pc])  # type: ignore[union-attr]
@@ -293,11 +426,14 @@ class Pipeline:
                 hint_gap = max(base_gap, 5 * (self.mono() - mono))
                 if periodic:
                     next_rescan = mono + self.cfg.watch.rescan_interval
-                    if self.ids.locked and self.signing_in_flight == 0:
+                    self.check_validity()
+                    if self.ids.blocked() and self.signing_in_flight == 0:
                         self._maybe_unlock()
+                    await self._check_inbox()
                     if self.storage_paused:
                         self._probe_storage()
                     self._check_token()
+                    await self._check_ca_bundle()
             self.wake.clear()
             self.dispatch()
             timeout = self._sleep_for(next_rescan)
@@ -336,6 +472,31 @@ class Pipeline:
                 self.gate.probe_now(self.clock())
                 self._wake_gate_waiters(first_only=True)
 
+    async def _check_ca_bundle(self) -> None:
+        """IT replaced the vault's CA bundle file: trust it from now on (a new client, as
+        a TLS context cannot be changed in place), and let a held queue try at once."""
+        mtime = await asyncio.to_thread(self._ca_mtime)
+        if mtime == self.ca_mtime or self.remake_vault is None:
+            return
+        self.ca_mtime = mtime
+        try:
+            client = await asyncio.to_thread(self.remake_vault)
+        except EconnectorError as e:  # unreadable for now (half written?): next rescan
+            self.ca_mtime = None
+            log.warning("vault-ca-bundle-unusable", detail=e.message)
+            return
+        # An upload may still use the old client: it is closed at shutdown.
+        self.retired_vaults.append(self.vault)
+        self.vault = client
+        log.info("vault-ca-bundle-reloaded")
+        if self.gate.state is GateState.TLS:
+            self.gate.probe_now(self.clock())
+            self._wake_gate_waiters(first_only=True)
+
+    async def close_vaults(self) -> None:
+        for client in [*self.retired_vaults, self.vault]:
+            await client.aclose()
+
     def _pause_storage(self, e: BaseException) -> None:
         reason = f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}"
         if self.storage_paused is None:
@@ -348,7 +509,8 @@ class Pipeline:
         """Can we write every folder again? Then resume the documents that waited."""
         try:
             for folder in (self.inbox, self.archive, self.failed, self.signed_dir):
-                filemodes.ensure_dir(folder)
+                if folder != self.inbox or self._creatable(folder):
+                    filemodes.ensure_dir(folder)
                 fsio.write_bytes(folder / ".econnector-probe", b"ok")
                 (folder / ".econnector-probe").unlink()
         except OSError as e:
@@ -368,8 +530,16 @@ class Pipeline:
 
     def _write_health(self) -> None:
         """work/daemon-status.json: what blocks the whole daemon, for `econnector status`."""
+        folders = {
+            name: {"path": str(path), "ok": not missing,
+                   "reason": f"{name}-missing" if missing else None}
+            for name, path, missing in (("outbox", self.outbox, self.outbox_missing),
+                                        ("inbox", self.inbox, self.inbox_missing))
+        }
         doc = {
             "schema": "econnector.daemon-status/v1",
+            "pid": os.getpid(),
+            "started_at": self.started_at,
             "updated_at": iso(self.clock()),
             "storage": {"paused": self.storage_paused is not None,
                         "reason": self.storage_paused},
@@ -377,8 +547,11 @@ class Pipeline:
                       "message": self.gate.message,
                       "next_probe_at": iso(self.gate.next_probe)
                       if self.gate.state is not GateState.OPEN else None},
-            "identities_locked": sorted(self.ids.locked),
+            "identities_locked": self.ids.blocked(),
+            "identities": self.ids.report(self.providers),
             "outbox_missing": self.outbox_missing,
+            "inbox_missing": self.inbox_missing,
+            "folders": folders,
         }
         # On an I/O thread (always the same one, so versions stay in order): the
         # write is fsynced, and the event loop never waits for a disk.
@@ -403,9 +576,13 @@ class Pipeline:
             await asyncio.wait(list(self.tasks.values()), timeout=2)
 
     def _maybe_unlock(self) -> None:
-        if self.unlock_identities():
+        before = self.ids.report(self.providers)
+        changed = self.unlock_identities()
+        if self.ids.report(self.providers) != before:
+            self._write_health()
+        if changed:
             for d in self.store.unfinished():
-                if d.state is State.HELD and d.reason == "identity-locked" and (
+                if d.state is State.HELD and d.reason in IDENTITY_HOLDS and (
                     d.provider_code in self.ids.unlocked
                 ):
                     self._transition(d, Event.RELEASE, reason=None, message="")
@@ -429,19 +606,20 @@ class Pipeline:
             # running, keep everything already claimed, and look again later.
             if not self.outbox_missing:
                 log.error("outbox-unreadable", path=str(self.outbox), error=e.strerror)
-                self.outbox_missing = True
-                self._write_health()
+            self._folder_state("outbox", True)
             return
         if self.outbox_missing or (self.outbox_id is not None and ident != self.outbox_id):
             # Back, or replaced by another folder: the old watch is dead.
-            log.warning("outbox-back", path=str(self.outbox))
-            self.outbox_missing = False
-            self._write_health()
+            self._folder_state("outbox", False)
+            if self.outbox_id is not None and ident != self.outbox_id:
+                log.warning("outbox-replaced", path=str(self.outbox))
             self.on_outbox_changed()
         self.outbox_id = ident
         groups = self._group(entries, now_m)
+        # Nothing is taken while no answer could be written (disk full, inbox away).
         todo = [(key, g) for key, g in sorted(groups.items())
-                if key not in self.busy_stems and not self.storage_paused]
+                if key not in self.busy_stems and not self.storage_paused
+                and not self.inbox_missing]
         jobs = self._probe_jobs(todo, now_m)
         probes = await asyncio.to_thread(_probe_pairs, jobs) if jobs else {}
         self.next_recheck = None
@@ -542,7 +720,9 @@ class Pipeline:
                 self._set_waiting(stem, "file-busy")
                 return
         has_eof = bool(isinstance(probe, safeopen.PdfProbe) and probe.has_eof)
-        decision = readiness.decide(pdf_t, side_t, has_eof, now_m, self.timing)
+        has_header = not isinstance(probe, safeopen.PdfProbe) or probe.has_header
+        decision = readiness.decide(pdf_t, side_t, has_eof, now_m, self.timing,
+                                    pdf_has_header=has_header)
         self._recheck_at(decision.recheck_at)
         v = readiness.Verdict
         if decision.verdict is v.READY:
@@ -559,9 +739,16 @@ class Pipeline:
             else:
                 err = PdfError("pdf-incomplete", seconds=int(self.timing.incomplete_timeout))
             self._claim_and_reject(stem, g, err)
+        elif decision.verdict is v.NOT_PDF:  # e.g. a Word file renamed .pdf
+            self._claim_and_reject(stem, g, PdfError("pdf-not-pdf"))
         elif decision.verdict is v.ORPHANED:
             self._claim_and_reject(
                 stem, g, Rejected("sidecar-orphaned", stem=stem,
+                                  seconds=int(self.timing.orphan_timeout)),
+            )
+        elif decision.verdict is v.SIDECAR_MISSING:
+            self._claim_and_reject(
+                stem, g, Rejected("sidecar-missing", stem=stem,
                                   seconds=int(self.timing.orphan_timeout)),
             )
         elif decision.verdict in (v.AWAITING_SIDECAR, v.AWAITING_PDF, v.AWAITING_EOF):
@@ -570,7 +757,9 @@ class Pipeline:
     def _set_waiting(self, stem: str, reason: str) -> None:
         if self.waiting.get(stem) == reason:
             return
-        message, _ = render(reason, {"stem": stem, "detail": "permission denied"})
+        # The sidecar is not read yet: the practice's default language.
+        message, _ = render(reason, {"stem": stem, "detail": "permission denied"},
+                            self.cfg.default_language)
         doc = receipts.status_doc(
             document_id=None, stem=stem, state="waiting", reason=reason,
             updated_at=iso(self.clock()), message=message,
@@ -618,7 +807,7 @@ class Pipeline:
         self.due[d.id] = 0.0
         log.info("claimed", drop=d.id, stem=names.ref(stem))
         # A new drop of this stem supersedes the error files of an earlier attempt.
-        for suffix in (".error.json", ".error.txt"):
+        for suffix in (".error.json", ".error.txt", ".opted-out.json", ".opted-out.txt"):
             self._io_job(stem, _unlink_quietly, self.inbox / f"{stem}{suffix}")
         self._write_status(d, crash_point="after-received-status")
 
@@ -750,14 +939,18 @@ class Pipeline:
                     return
                 d = await self._deliver(self._transition(d, Event.UPLOAD, status=False))
             elif d.state is State.HELD:
-                if d.reason == "identity-locked" and d.provider_code in self.ids.unlocked:
+                if d.reason in IDENTITY_HOLDS and d.provider_code in self.ids.unlocked:
                     d = self._transition(d, Event.RELEASE, reason=None, message="")
                     continue
-                if d.reason == "vault-unauthorized" and self.gate.admit(d.id, now):
-                    d = self._transition(d, Event.RELEASE, reason=None, message="")
-                    continue
-                if d.reason == "vault-unauthorized":
+                if d.reason in GATE_HOLDS:
+                    # Held by the gate (the vault refuses us or is not trusted): the
+                    # gate probes, and when it opens everyone is released.
+                    if self.gate.admit(d.id, now):
+                        d = self._transition(d, Event.RELEASE, reason=None, message="")
+                        continue
                     self.gate.waiters.add(d.id)
+                    if not self.gate.misconfigured:
+                        self._schedule_probe()  # restarted: the gate does not know yet
                 return
             elif d.state is State.DELIVERED:
                 if d.finalized_at is None:
@@ -766,6 +959,10 @@ class Pipeline:
             elif d.state is State.REJECTED:
                 if d.finalized_at is None:
                     await self._finalize_rejected(d)
+                return
+            elif d.state is State.PATIENT_OPTED_OUT:
+                if d.finalized_at is None:
+                    await self._finalize_opted_out(d)
                 return
             if d.state in (State.WAITING_RETRY, State.HELD):
                 return
@@ -794,7 +991,7 @@ class Pipeline:
             reached("after-validate")
         assert d.meta is not None and d.doc_key is not None
         others = [o for o in self.store.by_doc_key(d.doc_key)
-                  if o.id != d.id and o.state is not State.REJECTED]
+                  if o.id != d.id and o.state not in (State.REJECTED, State.PATIENT_OPTED_OUT)]
         if any(not _same_content(o, d) for o in others):
             return self._reject(
                 d, Rejected("duplicate-document-id", value=d.document_id, provider=d.provider_code)
@@ -817,6 +1014,8 @@ class Pipeline:
             log.info("signed-bytes-reused", drop=d.id)
             signed_sha, signed_at = reused[0], iso(reused[1])
         else:
+            if pc in self.ids.invalid:  # expired or not yet valid: never signed with
+                return self._hold(d, self.ids.invalid[pc][1])
             if pc not in self.ids.unlocked:
                 return self._hold(d, Held("identity-locked", provider=pc,
                                           detail=self.ids.locked.get(pc, "locked")))
@@ -905,9 +1104,9 @@ class Pipeline:
         """
         self.gate.waiters.add(d.id)
         self.due.pop(d.id, None)
-        if self.gate.state is GateState.UNAUTHORIZED:
+        if self.gate.misconfigured:
             if d.state is not State.HELD:
-                self._transition(d, Event.HOLD, reason="vault-unauthorized",
+                self._transition(d, Event.HOLD, reason=self.gate.reason,
                                  message=self.gate.message)
         elif d.state is not State.WAITING_RETRY:
             self._transition(d, Event.RETRY_LATER, reason=self.gate.reason,
@@ -968,19 +1167,30 @@ class Pipeline:
             self._schedule_probe()
             return d
         except Held as e:
-            # Credentials refused: no document can go until IT fixes the token.
-            self.gate.failed(self.clock(), self.rng.random(), reason=e.code,
-                             message=e.message, unauthorized=True)
-            log.error("vault-unauthorized", drop=d.id, status=e.params.get("status"),
-                      hint="check the vault token file; econnector retries when it changes")
+            # Credentials refused, or the vault's certificate does not verify: no
+            # document can go until IT fixes the token or the CA bundle.
+            tls = e.code == "vault-tls"
+            self.gate.failed(self.clock(), self.rng.random(), reason=e.code, message=e.message,
+                             state=GateState.TLS if tls else GateState.UNAUTHORIZED)
+            if tls:
+                log.error("vault-tls", drop=d.id, detail=e.params.get("detail"),
+                          hint="check vault.url and vault.ca_bundle; econnector retries "
+                               "when the CA bundle file changes")
+            else:
+                log.error("vault-unauthorized", drop=d.id, status=e.params.get("status"),
+                          hint="check the vault token file; econnector retries when it changes")
             self._write_health()
             self.gate.waiters.add(d.id)
             d = self._transition(d, Event.HOLD, reason=e.code, message=e.message,
                                  attempts=d.attempts + 1)
             self._schedule_probe()
             return d
+        except PatientOptedOut:
+            self._gate_answered()
+            return self._opted_out(d)
         except Rejected as e:
             self._gate_answered()
+            d = self.store.update(d.id, self.clock(), attempts=d.attempts + 1)
             return self._reject(d, e)
         finally:
             later.cancel()
@@ -993,7 +1203,7 @@ class Pipeline:
         }
         if res.sha256 != d.signed_sha256:
             log.error("vault-hash-mismatch", drop=d.id)
-        d = self._transition(d, Event.CONFIRMED, delivery=delivery,
+        d = self._transition(d, Event.CONFIRMED, delivery=delivery, attempts=d.attempts + 1,
                              delivered_at=iso(self.clock()), reason=None, message="")
         reached("after-confirmed-commit")
         return d
@@ -1004,6 +1214,45 @@ class Pipeline:
             self._write_health()
             self._wake_gate_waiters()
 
+    def _opted_out(self, d: Drop) -> Drop:
+        """The patient opted out of the vault: final, and not an error (there is nothing
+        to correct, and resending could never succeed). Nothing was stored or billed;
+        staff print the signed PDF, which goes to the inbox, and hand it over."""
+        e = PatientOptedOut("patient-opted-out", signed=f"{d.stem}.signed.pdf")
+        log.info("patient-opted-out", drop=d.id, stem=names.ref(d.stem))
+        return self._transition(d, Event.OPTED_OUT, reason=e.code, message=e.message,
+                                attempts=d.attempts + 1)
+
+    async def _finalize_opted_out(self, d: Drop) -> None:
+        """Signed copy and answer file into the inbox, then the original (finished, not
+        failed) and the signed bytes into the archive. Idempotent like a delivery: the
+        archive target is committed before it is used."""
+        if d.signed_archive is None:
+            when = dt.datetime.fromtimestamp(d.updated_at, dt.UTC)
+            folder = self.archive / f"{when:%Y}" / f"{when:%m}"
+            target = await asyncio.to_thread(_free_archive_name, folder, f"{d.stem}.signed.pdf")
+            d = self.store.update(d.id, self.clock(), signed_archive=str(target))
+        await self._in_io(d.stem, self._opted_out_files, d)
+        d = self.store.update(d.id, self.clock(), finalized_at=self.clock())
+        self._release_stem(d)
+
+    def _opted_out_files(self, d: Drop) -> None:
+        """The file half of finishing an opted-out document (on the stem's I/O thread)."""
+        assert d.signed_archive is not None
+        signed_work, target = self._signed_path(d), Path(d.signed_archive)
+        src = signed_work if signed_work.exists() else target
+        if os.path.lexists(src):
+            _copy_regular(src, self.inbox / f"{d.stem}.signed.pdf")
+        lang = d.language or self.cfg.default_language
+        doc = opted_out_doc(d, decided_at=iso(d.updated_at), language=lang)
+        self._write_answer(d.stem, "opted-out", doc, opted_out_text(doc))
+        filemodes.ensure_dir(target.parent)
+        self._move_original(d, target.parent, "archive")
+        if signed_work.exists():
+            fsio.move(signed_work, target, durable_dir=False)
+        fsio.fsync_dir(target.parent)
+        self._write_final_status(d)
+
     def _retry_later(self, d: Drop, e: EconnectorError, floor: float = 0.0) -> Drop:
         attempts = d.attempts + 1
         retry_after = e.retry_after if isinstance(e, Transient) else None
@@ -1013,19 +1262,26 @@ class Pipeline:
         nxt = self.clock() + delay
         log.warning("retry-later", drop=d.id, code=e.code, attempts=attempts,
                     delay=round(delay, 2))
-        d = self._transition(d, Event.RETRY_LATER, reason=e.code, message=e.message,
+        message, _ = render(e.code, e.params, d.language or self.cfg.default_language)
+        d = self._transition(d, Event.RETRY_LATER, reason=e.code, message=message,
                              attempts=attempts, next_attempt_at=nxt)
         self.due[d.id] = nxt
         return d
 
     def _hold(self, d: Drop, e: Held) -> Drop:
         log.warning("held", drop=d.id, code=e.code)
-        return self._transition(d, Event.HOLD, reason=e.code, message=e.message)
+        message, _ = render(e.code, e.params, d.language or self.cfg.default_language)
+        return self._transition(d, Event.HOLD, reason=e.code, message=message)
 
     def _reject(self, d: Drop, e: EconnectorError) -> Drop:
         err = e.as_dict()
         log.info("rejected", drop=d.id, stem=names.ref(d.stem), code=e.code, field=e.field)
-        d = self._transition(d, Event.REJECT, error=err, reason=e.code, message=e.message)
+        # The staff's language: the sidecar's, even from a sidecar refused for another
+        # field (SidecarError.language), else the configured default.
+        lang = d.language or getattr(e, "language", None) or self.cfg.default_language
+        message, _ = render(e.code, e.params, lang)
+        d = self._transition(d, Event.REJECT, error=err, reason=e.code, message=message,
+                             language=lang)
         reached("after-reject-commit")
         return d
 
@@ -1109,15 +1365,34 @@ class Pipeline:
     def _rejected_files(self, d: Drop) -> None:
         """The file half of finishing a refusal (runs on the stem's I/O thread)."""
         err = d.error or {"code": "internal-error", "message": "", "hint": ""}
+        lang = d.language or self.cfg.default_language
+        message, hint = err["message"], err["hint"]
+        if "params" in err or not message:  # rendered in the staff's language
+            message, hint = render(err["code"], err.get("params") or {}, lang)
+        else:
+            lang = "en"  # a refusal recorded before errors kept their params
+        others: list[str] = []
+        if err["code"] == "sidecar-ambiguous":
+            # The stem's other sidecars go to failed/ too: left behind, each would wait
+            # for a PDF and end as sidecar-orphaned, over this error file.
+            others = [n for n in sorted(os.listdir(self.outbox)) if n != d.sidecar_name
+                      and (c := contract.classify(n)).kind is contract.Kind.SIDECAR
+                      and names.out_stem(c.stem) == d.stem]
         # Names in full (NAME_MAX bytes, each at most 4 characters when escaped).
-        files = [names.shown(n, 4 * names.NAME_MAX) for n in (d.pdf_name, d.sidecar_name) if n]
+        files = [names.shown(n, 4 * names.NAME_MAX)
+                 for n in (d.pdf_name, d.sidecar_name, *others) if n]
         doc = receipts.error_doc(
-            code=err["code"], message=err["message"], hint=err["hint"], field=err.get("field"),
+            code=err["code"], message=message, hint=hint, field=err.get("field"),
             document_id=d.document_id, files=files, rejected_at=iso(d.updated_at),
+            language=lang,
         )
-        self._write_answer(d.stem, "error", doc, receipts.error_text(
-            doc, d.language or self.cfg.default_language))
+        self._write_answer(d.stem, "error", doc, receipts.error_text(doc, lang))
         self._move_original(d, self.failed, "failed")
+        for name in others:  # moved by name, never opened (a link moves as a link)
+            target = names.fit(names.quarantine_name(name, contract.classify(name).stem))
+            with contextlib.suppress(FileNotFoundError):
+                fsio.move(self.outbox / name, fsio.free_name(self.failed, target),
+                          durable_dir=False)
         fsio.fsync_dir(self.failed)
         if d.signed and d.provider_code and d.document_id:
             # Only the drop that signed owns the signed file (a duplicate never signs).
@@ -1178,7 +1453,7 @@ class Pipeline:
     # ------------------------------------------------------------------ status
     def _transition(self, d: Drop, event: Event, status: bool = True, **fields: Any) -> Drop:
         d = self.store.transition(d.id, event, self.clock(), **fields)
-        if status and d.state not in (State.DELIVERED, State.REJECTED):
+        if status and d.state not in TERMINAL:
             self._write_status(d)
         return d
 
@@ -1238,13 +1513,7 @@ class Pipeline:
         if d.state is State.DELIVERED and d.finalized_at is None and not final:
             state = "delivering"  # receipt not on disk yet
         if not message:
-            message = {
-                "received": "Received; validating and signing.",
-                "signed": "Signed; delivering to the vault.",
-                "delivering": "Delivering to the vault.",
-                "delivered": "Delivered to the patient's vault; see the receipt.",
-                "rejected": "Rejected; see the error file.",
-            }.get(state, "")
+            message = receipts.state_message(state, d.language or self.cfg.default_language)
         doc = receipts.status_doc(
             document_id=d.document_id, stem=d.stem, state=state, updated_at=iso(d.updated_at),
             attempts=d.attempts,
@@ -1261,6 +1530,30 @@ class Pipeline:
         # fsynced: after a power cut a status may be one step old, and the
         # daemon rewrites it when it resumes the document.
         fsio.write_json(self.inbox / f"{stem}.status.json", doc, durable_dir=False)
+
+
+OPTED_OUT_SCHEMA = "econnector.opted-out/v1"
+
+
+def opted_out_doc(d: Drop, *, decided_at: str, language: str) -> dict[str, Any]:
+    """``<stem>.opted-out.json``: the document is finished, signed but not sent; the
+    text (in the drop's language) tells staff to print the signed PDF."""
+    signed = f"{d.stem}.signed.pdf"
+    message, hint = render("patient-opted-out", {"signed": signed}, language)
+    return {
+        "schema": OPTED_OUT_SCHEMA, "document_id": d.document_id, "state": "patient-opted-out",
+        "code": "patient-opted-out", "message": message, "hint": hint, "signed_file": signed,
+        "signature": d.signature, "signed_sha256": d.signed_sha256, "decided_at": decided_at,
+    }
+
+
+def opted_out_text(doc: dict[str, Any]) -> str:
+    return f"{doc['message']}\n\n{doc['hint']}\n"
+
+
+def _free_archive_name(folder: Path, name: str) -> Path:
+    filemodes.ensure_dir(folder)
+    return fsio.free_name(folder, name)
 
 
 def _same_content(other: Drop, d: Drop) -> bool:
@@ -1329,6 +1622,11 @@ def _contract_name(name: str) -> contract.Name | None:
 
 def _file_id(st: readiness.Stat) -> safeopen.FileId:
     return safeopen.FileId(st.dev, st.ino, st.size, st.mtime_ns)
+
+
+def _console(line: str) -> None:
+    """One line for whoever watches the daemon's terminal (or the service journal)."""
+    print(f"econnector: {line}", file=sys.stderr, flush=True)
 
 
 def _write_json_quietly(path: Path, doc: dict[str, Any]) -> None:

@@ -3,14 +3,24 @@
 Pure builders (data in, dict or text out); the pipeline writes them atomically.
 Receipts for people are localized (fr, de, en); the JSON forms are the API.
 Patient identity is never printed in full: the matricule is masked and names
-are left out of receipts on purpose (the practice already has them).
+are left out of receipts on purpose (the practice already has them). Times in
+the JSON forms are UTC (ISO 8601); the text forms show them in Luxembourg
+local time with the offset, in each language's usual date order.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from . import matricule
+from .messages import STATE_TEXTS
+
+LOCAL_ZONE: Final = ZoneInfo("Europe/Luxembourg")  # tzdata is a dependency: no system zones
+_DATE_FORMATS: Final = {"fr": "%d/%m/%Y %H:%M:%S", "de": "%d.%m.%Y %H:%M:%S",
+                        "en": "%Y-%m-%d %H:%M:%S"}
 
 STATUS_SCHEMA = "econnector.status/v1"
 RECEIPT_SCHEMA = "econnector.receipt/v1"
@@ -44,6 +54,7 @@ LABELS = {
         "error_title": "Document refusé - il n'a pas été envoyé",
         "error_code": "Code", "error_field": "Champ", "error_fix": "Comment corriger",
         "error_files": "Fichiers", "error_kept": "L'original est conservé dans le dossier failed/.",
+        "rejected_at": "Refusé le",
     },
     "de": {
         "title": "Zustellbestätigung - Dokument signiert und im Patientensafe hinterlegt",
@@ -57,6 +68,7 @@ LABELS = {
         "error_title": "Dokument abgelehnt - es wurde nicht gesendet",
         "error_code": "Code", "error_field": "Feld", "error_fix": "So beheben Sie es",
         "error_files": "Dateien", "error_kept": "Das Original bleibt im Ordner failed/ erhalten.",
+        "rejected_at": "Abgelehnt am",
     },
     "en": {
         "title": "Delivery receipt - document signed and placed in the patient's vault",
@@ -70,8 +82,81 @@ LABELS = {
         "error_title": "Document refused - it was not sent",
         "error_code": "Code", "error_field": "Field", "error_fix": "How to fix it",
         "error_files": "Files", "error_kept": "The original is kept in the failed/ folder.",
+        "rejected_at": "Refused at",
     },
 }
+
+# Certificate subject attributes, by their RFC 4514 short name and by the long
+# name asn1crypto's ``human_friendly`` writes; anything else is shown as it is.
+_SUBJECT_KEYS: Final = {
+    "cn": "name", "common name": "name",
+    "serialnumber": "serial", "serial number": "serial",
+    "o": "organization", "organization": "organization", "organization name": "organization",
+    "ou": "unit", "organizational unit": "unit", "organizational unit name": "unit",
+    "c": "country", "country": "country", "country name": "country",
+    "l": "locality", "locality": "locality", "locality name": "locality",
+    "givenname": "given_name", "given name": "given_name",
+    "sn": "surname", "surname": "surname",
+    "title": "title",
+    "emailaddress": "email", "email address": "email",
+}
+SUBJECT_LABELS: Final = {
+    "fr": {"name": "Nom", "serial": "N° de série", "organization": "Organisation",
+           "unit": "Service", "country": "Pays", "locality": "Localité",
+           "given_name": "Prénom", "surname": "Nom de famille", "title": "Titre",
+           "email": "E-mail"},
+    "de": {"name": "Name", "serial": "Seriennummer", "organization": "Organisation",
+           "unit": "Abteilung", "country": "Land", "locality": "Ort",
+           "given_name": "Vorname", "surname": "Nachname", "title": "Titel",
+           "email": "E-Mail"},
+    "en": {"name": "Name", "serial": "Serial number", "organization": "Organisation",
+           "unit": "Unit", "country": "Country", "locality": "Locality",
+           "given_name": "Given name", "surname": "Surname", "title": "Title",
+           "email": "E-mail"},
+}
+_RFC4514_SPLIT = re.compile(r"(?<!\\),(?=\s*[A-Za-z][A-Za-z0-9.-]*=)")
+_FRIENDLY_SPLIT = re.compile(r", (?=[A-Z][A-Za-z ]*: )")
+
+
+def local_time(stamp: str, language: str) -> str:
+    """An ISO 8601 time as Luxembourg local time with its offset, for people:
+    ``25/11/2026 10:16:02 (UTC+01:00)`` (fr), ``25.11.2026 …`` (de),
+    ``2026-11-25 …`` (en). Anything unparsable is shown as it is."""
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return str(stamp)
+    if when.tzinfo is None:
+        return stamp
+    local = when.astimezone(LOCAL_ZONE)
+    offset = local.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    hh, mm = divmod(abs(minutes), 60)
+    fmt = _DATE_FORMATS.get(language, _DATE_FORMATS["en"])
+    return f"{local.strftime(fmt)} (UTC{sign}{hh:02d}:{mm:02d})"
+
+
+def subject_text(subject: str, language: str) -> str:
+    """A certificate subject with its attribute names in ``language``.
+
+    Accepts an RFC 4514 name (``CN=Dr Marie Schmit,O=Cabinet Schmit,C=LU``) and
+    asn1crypto's ``Common Name: …, Country: …`` form; unknown parts stay as written.
+    """
+    labels = SUBJECT_LABELS.get(language, SUBJECT_LABELS["en"])
+    if re.match(r"\s*[A-Za-z][A-Za-z0-9.-]*=", subject):
+        parts = [p.split("=", 1) for p in _RFC4514_SPLIT.split(subject)]
+        pairs = [(k.strip(), v.strip().replace("\\,", ",")) for k, v in parts]
+    elif ": " in subject:
+        parts = [p.split(": ", 1) for p in _FRIENDLY_SPLIT.split(subject)]
+        pairs = [(p[0].strip(), p[1].strip()) if len(p) == 2 else ("", p[0]) for p in parts]
+    else:
+        return subject
+    shown = []
+    for key, value in pairs:
+        label = labels.get(_SUBJECT_KEYS.get(key.lower(), ""), key)
+        shown.append(f"{label}: {value}" if label else value)
+    return "; ".join(shown)
 
 
 def status_doc(
@@ -144,10 +229,10 @@ def receipt_text(receipt: dict[str, Any], language: str) -> str:
         (L["patient"], receipt["patient"]["matricule_masked"]),
         (L["insurer"], receipt["patient"]["insurer"]),
         (L["vault_document_id"], receipt["vault_document_id"]),
-        (L["signed_at"], receipt["signed_at"]),
-        (L["delivered_at"], receipt["delivered_at"]),
+        (L["signed_at"], local_time(receipt["signed_at"], lang)),
+        (L["delivered_at"], local_time(receipt["delivered_at"], lang)),
         (L["signature"], f"{sig['level']} ({sig['subfilter']}, {sig['digest_algorithm']})"),
-        (L["signer"], sig["signer_subject"]),
+        (L["signer"], subject_text(sig["signer_subject"], lang)),
         (L["serial"], sig["certificate_serial"]),
         (L["original_sha256"], receipt["original_sha256"]),
         (L["signed_sha256"], receipt["signed_sha256"]),
@@ -168,12 +253,16 @@ def error_doc(
     document_id: str | None,
     files: list[str],
     rejected_at: str,
+    language: str = "en",
 ) -> dict[str, Any]:
+    """The error file; ``message`` and ``hint`` are already in ``language`` (the
+    staff's), which the file names; vendors match on ``code`` and ``field``."""
     doc: dict[str, Any] = {
         "schema": ERROR_SCHEMA,
         "document_id": document_id,
         "code": code,
         "field": field,
+        "language": language,
         "message": message,
         "hint": hint,
         "files": files,
@@ -183,8 +272,8 @@ def error_doc(
 
 
 def error_text(err: dict[str, Any], language: str) -> str:
-    """Error files name the defect in the staff's language; message and hint stay in English
-    (they are the API's stable text), with the localized headings around them."""
+    """The error file for people: headings, message and hint in the staff's language
+    (message and hint come rendered in it), the time in Luxembourg local time."""
     lang = language if language in LABELS else "en"
     L = LABELS[lang]
     lines = [L["error_title"], "=" * len(L["error_title"]), ""]
@@ -194,5 +283,12 @@ def error_text(err: dict[str, Any], language: str) -> str:
     if err.get("document_id"):
         lines.append(f"{L['document_id']}: {err['document_id']}")
     lines.append(f"{L['error_files']}: {', '.join(err['files'])}")
+    if err.get("rejected_at"):
+        lines.append(f"{L['rejected_at']}: {local_time(err['rejected_at'], lang)}")
     lines += ["", err["message"], "", f"{L['error_fix']}: {err['hint']}", "", L["error_kept"]]
     return "\n".join(lines) + "\n"
+
+
+def state_message(state: str, language: str) -> str:
+    """The status file's message for a state without a reason code, in ``language``."""
+    return STATE_TEXTS.get(language, STATE_TEXTS["en"]).get(state, "")

@@ -25,9 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 
 from .errors import Held
 from .hardening import child_env
@@ -88,17 +88,18 @@ def identity_info(provider_code: str, path: Path, passphrase: bytes) -> SignerIn
         raise Held(
             "identity-locked", provider=provider_code, detail="wrong passphrase or damaged key"
         ) from None
-    return describe(provider_code, asn1_x509.Certificate.load(
-        cert.public_bytes(serialization.Encoding.DER)))
+    return describe(provider_code, cert)
 
 
-def describe(provider_code: str, cert: asn1_x509.Certificate) -> SignerInfo:
+def describe(provider_code: str, cert: x509.Certificate) -> SignerInfo:
+    """What receipts and ``check-config`` show of a signer certificate: its subject as an
+    RFC 4514 name (``CN=...,O=...,C=LU``, as in the folder contract), serial, validity."""
     return SignerInfo(
         provider_code=provider_code,
-        subject=cert.subject.human_friendly,
+        subject=cert.subject.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"}),
         serial_hex=format(cert.serial_number, "x"),
-        not_after=cert["tbs_certificate"]["validity"]["not_after"].native.isoformat(),
-        not_before=cert["tbs_certificate"]["validity"]["not_before"].native.isoformat(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+        not_before=cert.not_valid_before_utc.isoformat(),
     )
 
 
@@ -139,7 +140,11 @@ class SignOutcome:
 # a thread of a small executor (blocking pipe I/O works the same on Windows),
 # and a worker that overruns its timeout is killed, which ends the blocked read.
 
-_WORKER_CMD = "from econnector.signworker import serve; serve()"
+# SIGINT is ignored first thing, before pyHanko's slow import: Ctrl-C in a terminal
+# reaches the whole process group, and the workers must not print KeyboardInterrupt
+# tracebacks; the main process stops them (end of their input) in its shutdown.
+_WORKER_CMD = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+               "from econnector.signworker import serve; serve()")
 
 
 class _Worker:

@@ -21,6 +21,7 @@ import os
 import pickle
 import resource
 import secrets
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,9 @@ def _short(e: BaseException) -> str:
 def serve() -> None:
     """A worker's life (see :mod:`.signer`): identities first, then jobs until the
     end of its input, each answered with its outcome, pickled over the pipes."""
+    # Ctrl-C reaches the whole process group: the main process stops the workers
+    # (end of their input), so they ignore it instead of printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     harden_worker()  # it holds the keys: no core dumps, not dumpable, private umask
     inp = os.fdopen(os.dup(0), "rb")
     out = os.fdopen(os.dup(1), "wb")

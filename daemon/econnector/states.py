@@ -3,15 +3,18 @@
 ::
 
     received ──signed──▶ signed ──upload──▶ delivering ──confirmed──▶ delivered
-       │  ▲                │  ▲                 │
+       │  ▲                │  ▲                 │  └──opted-out──▶ patient-opted-out
        │  └───resume───────┼──┼── waiting-retry ◀┘ (retry-later)
        │                   │  └────upload──────┘
        └──replayed (identical duplicate of a delivered document)──▶ delivered
     any non-terminal ──reject──▶ rejected       any non-terminal ──hold──▶ held
     held ──release──▶ received | signed (whichever the work on disk allows)
 
-``delivered`` and ``rejected`` are terminal. Where a transition depends on
-whether signed bytes already exist, the caller says so with ``signed``.
+``delivered``, ``rejected`` and ``patient-opted-out`` are terminal. The last
+is not an error: the vault will never take a document for a patient who opted
+out, so it ends signed but unsent, and staff hand over the printed copy. Where
+a transition depends on whether signed bytes already exist, the caller says so
+with ``signed``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class State(enum.StrEnum):
     WAITING_RETRY = "waiting-retry"
     REJECTED = "rejected"
     HELD = "held"
+    PATIENT_OPTED_OUT = "patient-opted-out"
 
 
 class Event(enum.StrEnum):
@@ -39,9 +43,10 @@ class Event(enum.StrEnum):
     REJECT = "reject"
     HOLD = "hold"
     RELEASE = "release"
+    OPTED_OUT = "opted-out"
 
 
-TERMINAL = frozenset({State.DELIVERED, State.REJECTED})
+TERMINAL = frozenset({State.DELIVERED, State.REJECTED, State.PATIENT_OPTED_OUT})
 ACTIVE = frozenset(State) - TERMINAL
 
 S, E = State, Event
@@ -54,6 +59,7 @@ _TABLE: dict[tuple[State, Event, bool | None], State] = {
     (S.WAITING_RETRY, E.RESUME, False): S.RECEIVED,
     (S.WAITING_RETRY, E.RESUME, True): S.SIGNED,
     (S.DELIVERING, E.CONFIRMED, None): S.DELIVERED,
+    (S.DELIVERING, E.OPTED_OUT, True): S.PATIENT_OPTED_OUT,
     (S.HELD, E.RELEASE, False): S.RECEIVED,
     (S.HELD, E.RELEASE, True): S.SIGNED,
 }

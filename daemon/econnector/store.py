@@ -285,6 +285,13 @@ class Store:
     def latest(self, limit: int = 50) -> list[Drop]:
         return list(self._query("1=1", order="updated_at DESC, id DESC", limit=limit))
 
+    def waiting(self, limit: int = 50) -> list[Drop]:
+        """Documents that wait (``waiting-retry``) or are held for a person, oldest first
+        (for ``econnector status``)."""
+        return list(self._query("state IN (?, ?)", [State.WAITING_RETRY.value,
+                                                     State.HELD.value],
+                                order="updated_at, id", limit=limit))
+
     def counts(self) -> dict[str, int]:
         return {
             r[0]: r[1]

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+TEST_SERIAL_PREFIX = "TEST-EHEALTH-"  # the subject's serialNumber of every TEST identity
+
 
 @dataclass(frozen=True)
 class TestIdentity:
@@ -76,22 +78,32 @@ def make_identity(
     name: str = "Dr Test Demo",
     key_size: int = 2048,
     now: dt.datetime | None = None,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
 ) -> TestIdentity:
-    """Write ``<provider_code>.p12``, its passphrase file (0600) and the CA cert into ``folder``."""
+    """Write ``<provider_code>.p12``, its passphrase file (0600) and the CA cert into ``folder``.
+
+    The certificate is valid from ``now`` - 1 day to ``now`` + 730 days unless
+    ``not_before``/``not_after`` say otherwise (expired or future certificates).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     now = now or dt.datetime.now(dt.UTC)
-    ca, ca_key = make_ca("econnector TEST root CA", key_size=key_size, now=now)
+    not_before = not_before or now - dt.timedelta(days=1)
+    not_after = not_after or now + dt.timedelta(days=730)
+    ca_now = min(now, not_before + dt.timedelta(days=1))
+    ca, ca_key = make_ca("econnector TEST root CA", key_size=key_size, now=ca_now,
+                         days=max(3650, (not_after - ca_now).days + 1))
     ca_name = ca.subject
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     cn = f"TEST {name} ({provider_code}) - NOT A REAL DOCTOR"
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(cn, serial=f"TEST-EHEALTH-{provider_code}"))
+        .subject_name(_name(cn, serial=f"{TEST_SERIAL_PREFIX}{provider_code}"))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=730))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             # digitalSignature + nonRepudiation (content commitment), as pyHanko expects
@@ -121,6 +133,22 @@ def make_identity(
     _write_private(pass_path, passphrase.encode() + b"\n")
     ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     return TestIdentity(p12_path, pass_path, ca_path, cn)
+
+
+def is_test_identity(p12: bytes, passphrase: bytes) -> bool:
+    """Is this PKCS#12 one of ours: "TEST" in the certificate's CN and a serialNumber
+    ``TEST-EHEALTH-...`` (what ``demo-drop`` requires before it drops fake patients
+    towards a real vault). False when it does not open."""
+    try:
+        _, cert, _ = pkcs12.load_key_and_certificates(p12, passphrase)
+    except (ValueError, TypeError):
+        return False
+    if cert is None:
+        return False
+    cns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    serials = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)]
+    return (any("TEST" in cn for cn in cns)
+            and any(s.startswith(TEST_SERIAL_PREFIX) for s in serials))
 
 
 def _write_private(path: Path, data: bytes) -> None:

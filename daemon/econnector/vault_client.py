@@ -3,9 +3,13 @@
 This is the only module that talks HTTP to a vault, so it is the only place
 where httpx exceptions and HTTP statuses become econnector errors: transient
 trouble (network, timeouts, 5xx, 429) is :class:`VaultUnavailable`, refused
-credentials are :class:`Held`, and a refusal of the document itself is
-:class:`VaultRejected`. The patient's matricule never appears in exception
-text, and httpx's request log lines are redacted for the same reason.
+credentials and an untrusted vault certificate are :class:`Held` (a person must
+fix the configuration; retrying alone never helps), a patient who opted out is
+:class:`PatientOptedOut`, and a refusal of the document itself is
+:class:`VaultRejected`. :func:`preflight` asks the same questions for
+``econnector check-config`` and answers in one line per problem. The
+patient's matricule never appears in exception text, and httpx's request log
+lines are redacted for the same reason.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import json
 import logging
 import math
 import re
+import socket
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +37,7 @@ from econnector.errors import (
     EconnectorError,
     FileBusy,
     Held,
+    PatientOptedOut,
     VaultRejected,
     VaultUnavailable,
 )
@@ -44,7 +50,9 @@ __all__ = [
     "error_for_response",
     "idempotency_key",
     "local_transport",
+    "preflight",
     "retry_after_seconds",
+    "tls_verify_failure",
 ]
 
 LOCAL_TOKEN = "econnector-local-vault"
@@ -119,6 +127,9 @@ def error_for_response(
         return VaultRejected("vault-conflict", status=status, vault_code=p.get("code"))
     if status == 413:
         return VaultRejected("vault-too-large", status=status, vault_code=p.get("code"))
+    if status == 422 and p.get("code") == "patient-opted-out":
+        # Final, not a defect: resending can never succeed, and nothing needs correcting.
+        return PatientOptedOut("patient-opted-out", status=status, vault_code="patient-opted-out")
     if status in (400, 422):
         vault_code = str(p.get("code") or "unknown")
         detail = str(p.get("detail") or p.get("title") or f"HTTP {status}")
@@ -148,11 +159,47 @@ def error_for_response(
     )
 
 
-def _transport_error(exc: httpx.HTTPError) -> VaultUnavailable:
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and its causes (httpx wraps httpcore, which wraps the ssl/socket error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = frozenset({62, 64})
+_CERT_EXPIRED, _CERT_NOT_YET_VALID = 10, 9
+
+
+def tls_verify_failure(exc: BaseException) -> str | None:
+    """A short reason when ``exc`` was caused by a failed TLS certificate check, else None.
+
+    Found through the exception chain (``ssl.SSLCertVerificationError``), not by
+    matching message text, which differs between OpenSSL versions.
+    """
+    for link in _chain(exc):
+        if isinstance(link, ssl.SSLCertVerificationError):
+            code = getattr(link, "verify_code", None)
+            if code in _NAME_MISMATCH:
+                return "host name mismatch (the certificate is not for the host in vault.url)"
+            if code == _CERT_EXPIRED:
+                return "certificate expired"
+            if code == _CERT_NOT_YET_VALID:
+                return "certificate not yet valid (check the computer's clock)"
+            return "certificate not trusted (check vault.ca_bundle)"
+    return None
+
+
+def _transport_error(exc: httpx.HTTPError) -> VaultUnavailable | Held:
+    """Network trouble is transient; a certificate that fails verification is a misconfiguration."""
+    tls = tls_verify_failure(exc)
+    if tls is not None:
+        return Held("vault-tls", detail=tls)
     if isinstance(exc, httpx.TimeoutException):
         what = f"timeout ({type(exc).__name__})"
-    elif isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        what = "TLS certificate verification failed"
     else:
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return VaultUnavailable("vault-unavailable", detail=_redact(what)[:_MAX_DETAIL])
@@ -228,6 +275,11 @@ class VaultClient:
             follow_redirects=False,
         )
 
+    @property
+    def base_url(self) -> str:
+        """The vault's URL as configured (no credentials in it), for messages."""
+        return str(self._client.base_url).rstrip("/")
+
     def set_token(self, token: str) -> None:
         """Use a new bearer token from now on (IT replaced the token file)."""
         self._client.headers["Authorization"] = f"Bearer {token}"
@@ -240,6 +292,12 @@ class VaultClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    async def _get_raw(self, path: str) -> httpx.Response:
+        """GET ``path`` and read the answer; httpx errors propagate (for :func:`preflight`)."""
+        response = await self._client.send(self._client.build_request("GET", path))
+        await response.aread()
+        return response
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send and read the whole (small, JSON) answer; network trouble is VaultUnavailable."""
@@ -310,6 +368,77 @@ class VaultClient:
         if not isinstance(body, dict):
             raise VaultUnavailable("vault-unavailable", detail="malformed health answer")
         return body
+
+
+# -- preflight (check-config) -------------------------------------------------------------------
+
+
+def _unreachable(url: str, exc: httpx.HTTPError) -> str:
+    """One line saying why nothing answered at ``url``."""
+    tls = tls_verify_failure(exc)
+    if tls is not None:
+        return f"vault: TLS verification failed for {url}: {tls}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"vault: {url} is unreachable (no answer in time: {type(exc).__name__})"
+    for link in _chain(exc):
+        if isinstance(link, socket.gaierror):
+            return f"vault: {url} is unreachable (host name not found; check vault.url)"
+        if isinstance(link, ConnectionRefusedError):
+            return f"vault: {url} is unreachable (connection refused: is the vault running there?)"
+        if isinstance(link, ssl.SSLError):
+            reason = link.reason or type(link).__name__
+            return f"vault: TLS handshake with {url} failed ({reason}; is vault.url's port HTTPS?)"
+    if isinstance(exc, httpx.RemoteProtocolError) and url.startswith("http://"):
+        return f"vault: {url} did not answer plain HTTP (if the vault uses TLS, write https://)"
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"vault: {url} is unreachable ({_redact(what)[:_MAX_DETAIL]})"
+
+
+def _answer(response: httpx.Response) -> str:
+    """``HTTP 404 not-found``: the status and, for a problem answer, its stable code."""
+    code = _problem_of(VaultClient._json(response)).get("code") if response.content else None
+    return f"HTTP {response.status_code}" + (f" {code}" if isinstance(code, str) else "")
+
+
+async def preflight(client: VaultClient, provider_codes: Iterable[str] = ()) -> list[str]:
+    """What stops ``client`` from delivering, one line per problem for IT; empty means ready.
+
+    Asks ``GET /v1/health`` (is a vault there, is its certificate trusted) and
+    then ``GET /v1/token`` (is the token accepted, and does it act for every
+    code in ``provider_codes``). Neither call changes anything in the vault.
+    Works for every transport, the in-process ``local`` kind included.
+    """
+    url = client.base_url
+    try:
+        health = await client._get_raw("/v1/health")
+    except httpx.HTTPError as exc:
+        return [_unreachable(url, exc)]
+    if health.status_code != 200:
+        return [
+            f"vault: {url}/v1/health answered {_answer(health)} instead of 200 "
+            "(is vault.url the vault's base URL, without /v1?)"
+        ]
+    try:
+        answer = await client._get_raw("/v1/token")
+    except httpx.HTTPError as exc:
+        return [_unreachable(url, exc)]
+    if answer.status_code in (401, 403):
+        return [
+            f"vault: {url} refused the token ({_answer(answer)}); check the token that the "
+            "config's vault section points to"
+        ]
+    body = VaultClient._json(answer)
+    granted = body.get("provider_codes") if isinstance(body, dict) else None
+    if answer.status_code != 200 or not isinstance(granted, list):
+        return [
+            f"vault: {url}/v1/token gave an unexpected answer ({_answer(answer)}); "
+            "is this a vault API v1 server?"
+        ]
+    return [
+        f"vault: the token is not allowed to act for provider code {code}; "
+        "the vault operator must bind it to this code"
+        for code in sorted(set(provider_codes) - {str(g) for g in granted})
+    ]
 
 
 # -- the local vault ------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """The vault gate: one outage or authorization state for all documents.
 
 When an upload fails for a reason that is not the document's (the vault is
-down, overloaded, or refuses our credentials), every other document would fail
-the same way. So the gate closes: one document at a time probes the vault on a
-capped exponential backoff with full jitter, the others wait, and when a probe
-gets an answer the gate opens and the waiting documents go in the order they
-were dropped. Pure state and decisions; the pipeline does the I/O.
+down, overloaded, refuses our credentials, or cannot prove its identity over
+TLS), every other document would fail the same way. So the gate closes: one
+document at a time probes the vault on a capped exponential backoff with full
+jitter, the others wait, and when a probe gets an answer the gate opens and the
+waiting documents go in the order they were dropped. Pure state and decisions;
+the pipeline does the I/O.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ class GateState(enum.StrEnum):
     OPEN = "open"
     OUTAGE = "outage"  # transient failures: retry by backoff
     UNAUTHORIZED = "unauthorized"  # 401/403: wait for IT, probe slowly
+    TLS = "tls"  # the vault's certificate does not verify: wait for IT, probe slowly
+
+
+# Closed for a misconfiguration: documents wait ``held`` (reason: the gate's
+# code) for IT, not ``waiting-retry``; retrying faster would change nothing.
+MISCONFIGURED = frozenset({GateState.UNAUTHORIZED, GateState.TLS})
 
 
 class Waiters:
@@ -93,19 +100,30 @@ class VaultGate:
         self.reason, self.message = None, ""
         return was_closed
 
+    @property
+    def misconfigured(self) -> bool:
+        """Closed until IT changes something (token, CA bundle), not by an outage."""
+        return self.state in MISCONFIGURED
+
     def failed(
         self, now: float, rand: float, *, reason: str, message: str,
         retry_after: float | None = None, unauthorized: bool = False,
+        state: GateState | None = None,
     ) -> float:
-        """Close (or keep closed) after a failure; returns the next probe time."""
+        """Close (or keep closed) after a failure; returns the next probe time.
+
+        ``state`` says why (default: an outage; ``unauthorized=True`` is
+        :attr:`GateState.UNAUTHORIZED`)."""
         self.failures += 1
         delay = compute_backoff(self.failures, base=self.base, cap=self.cap, rand=rand,
                                 retry_after=retry_after)
-        if unauthorized:
-            # Nothing changes until IT fixes the token; the pipeline probes at once
-            # when the token file changes.
+        if state is None:
+            state = GateState.UNAUTHORIZED if unauthorized else GateState.OUTAGE
+        if state in MISCONFIGURED:
+            # Nothing changes until IT fixes the token or the CA bundle; the
+            # pipeline probes at once when one of those files changes.
             delay = max(delay, self.cap)
-        self.state = GateState.UNAUTHORIZED if unauthorized else GateState.OUTAGE
+        self.state = state
         self.reason, self.message = reason, message
         self.next_probe = now + delay
         self.probe = None

@@ -21,13 +21,16 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from importlib import resources
+from tempfile import SpooledTemporaryFile
 from typing import Any
 
 import structlog
+from python_multipart.multipart import parse_options_header
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -236,6 +239,57 @@ async def _drain(receive: Receive, budget: int) -> None:
             return
 
 
+class _UploadParser(MultiPartParser):
+    """starlette's streaming multipart parser, deciding by part *name*, not by ``filename``.
+
+    starlette makes a part with ``filename=`` a spooled file and any other part
+    an in-memory text field; clients differ in which parts carry a filename, and
+    a ``file`` part without one was counted as a second field (400 "Too many
+    fields") or decoded as text. Here ``file`` is always spooled to disk (binary,
+    any size), ``metadata`` is always a bounded text field, each at most once,
+    in any order, and any other part is refused.
+    """
+
+    _PARTS = (b"metadata", b"file")
+
+    def __init__(self, headers: Headers, stream: Any, *, max_part_size: int) -> None:
+        super().__init__(headers, stream, max_files=1, max_fields=1, max_part_size=max_part_size)
+        self._seen: set[bytes] = set()
+
+    def on_headers_finished(self) -> None:
+        part = self._current_part
+        _, options = parse_options_header(part.content_disposition)
+        name = options.get(b"name")
+        if name not in self._PARTS:
+            raise MultiPartException("Only the parts 'metadata' and 'file' are allowed.")
+        if name in self._seen:
+            raise MultiPartException(f"The part '{name.decode()}' appears more than once.")
+        self._seen.add(name)
+        part.field_name = name.decode()
+        if name == b"metadata":
+            part.file = None
+            return
+        # Closed by FormData.close() after the upload, or by parse() when parsing fails.
+        spool: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(  # noqa: SIM115
+            max_size=self.spool_max_size
+        )
+        self._files_to_close_on_error.append(spool)
+        filename = options.get(b"filename")
+        part.file = UploadFile(
+            file=spool,  # type: ignore[arg-type]
+            size=0,
+            filename=filename.decode("utf-8", "replace") if filename is not None else None,
+            headers=Headers(raw=part.item_headers),
+        )
+
+
+async def _parse_upload(request: Request) -> FormData:
+    """The upload's parts; MultiPartException when the body is not the documented form."""
+    return await _UploadParser(
+        request.headers, request.stream(), max_part_size=METADATA_MAX_BYTES
+    ).parse()
+
+
 # -- access log -----------------------------------------------------------------------------------
 
 
@@ -337,6 +391,10 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    async def token_info(request: Request) -> Response:
+        # Side-effect free: check-config asks it to learn whether the token works, and for whom.
+        return JSONResponse({"provider_codes": sorted(request.state.providers)})
+
     async def openapi(request: Request) -> Response:
         return Response(openapi_text, media_type="application/yaml")
 
@@ -359,15 +417,15 @@ def create_app(
 
         limited = Request(request.scope, _limited_receive(request.receive, body_limit))
         try:
-            form = await limited.form(max_files=1, max_fields=1, max_part_size=METADATA_MAX_BYTES)
+            form = await _parse_upload(limited)
         except _BodyTooLarge:
             return _too_large(store.max_document_bytes)
         except ClientDisconnect:
             # The server's read timeout closed a stalled upload; nobody reads this answer,
             # but the access log shows a timeout rather than a 500.
             return problem(408, "request-timeout", "Request timeout", "The body came too slowly.")
-        except HTTPException as exc:
-            return _request_invalid(f"The multipart body is malformed: {exc.detail}")
+        except MultiPartException as exc:
+            return _request_invalid(f"The multipart body is malformed: {exc.message}")
 
         try:
             raw_metadata = form.get("metadata")
@@ -456,8 +514,14 @@ def create_app(
         if status == 404:
             return problem(404, "not-found", "Not found", "There is no such resource.")
         if status == 405:
+            # RFC 9110 section 15.5.6: a 405 lists the methods the resource supports.
+            allow = (exc.headers or {}).get("Allow") if isinstance(exc, HTTPException) else None
             return problem(
-                405, "method-not-allowed", "Method not allowed", "This method is not allowed here."
+                405,
+                "method-not-allowed",
+                "Method not allowed",
+                "This method is not allowed here.",
+                headers={"Allow": allow} if allow else None,
             )
         detail = exc.detail if isinstance(exc, HTTPException) else "The request failed."
         return problem(status, "http-error", "HTTP error", str(detail))
@@ -476,6 +540,7 @@ def create_app(
             methods=["GET"],
         ),
         Route("/v1/billing/activity", authenticated(billing), methods=["GET"]),
+        Route("/v1/token", authenticated(token_info), methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import functools
 import signal
 import socket
@@ -135,6 +136,35 @@ def _check_tls(tls_cert: Path | None, tls_key: Path | None) -> None:
         raise StartupError(f"TLS certificate or key cannot be loaded: {exc}") from None
 
 
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port``, ready for uvicorn to listen on.
+
+    Bound here rather than by uvicorn so a port in use, or an address this
+    machine does not have, is a StartupError (exit 2, one line), not uvicorn's
+    log line and exit 3. ``host`` may be a name: its first address is used.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise StartupError(f"--host {host} cannot be resolved: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(f"port {port} on {host} is already in use") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise StartupError(f"--host {host} is not an address of this machine") from None
+        if exc.errno == errno.EACCES:
+            raise StartupError(f"port {port} on {host} needs privileges this user lacks") from None
+        raise StartupError(f"cannot listen on port {port} on {host}: {exc.strerror}") from None
+    return sock
+
+
 class _Server(uvicorn.Server):
     """uvicorn re-raises a captured SIGTERM after its graceful shutdown; we exit 0 instead.
 
@@ -213,12 +243,14 @@ def serve(
         limits = slowguard.ConnectionLimits(
             max_connections=bound, header_timeout=header_timeout, body_timeout=body_timeout
         )
+        listener = bind_listener(host, port)  # last: every other refusal leaves the port free
         try:
             store = VaultStore(
                 Path(data_dir),
                 max_document_bytes=max_document_bytes or DEFAULT_MAX_DOCUMENT_BYTES,
             )
         except Exception as exc:
+            listener.close()
             raise StartupError(f"data folder {data_dir} is not usable: {exc}") from None
     except StartupError as exc:
         print(f"econnector vault: {exc}", file=sys.stderr)
@@ -255,10 +287,11 @@ def serve(
     server = _Server(config)
     server.tls_handshake_timeout = limits.tls_handshake_timeout
     try:
-        server.run()
-    except SystemExit as exc:  # uvicorn exits this way when it cannot bind
+        server.run(sockets=[listener])
+    except SystemExit as exc:  # uvicorn's own startup failures
         return exc.code if isinstance(exc.code, int) and exc.code else EXIT_FAILED
     finally:
+        listener.close()
         store.close()
     return EXIT_OK
 
