@@ -9,8 +9,11 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography import x509
@@ -31,7 +34,9 @@ from daemonutil import (
     write_config,
 )
 from econnector import testid
+from econnector.errors import CATALOG
 from econnector.store import Store
+from test_i18n import english_words
 from vaultutil import subprocess_env, unsigned_pdf
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
@@ -171,7 +176,7 @@ def test_status_says_what_runs_what_waits_and_why(tmp_path: Path) -> None:
         assert d.wait_outcome("ok")["state"] == "delivered"
         wait_for(lambda: (s := d.status("wait")) and s["state"] == "held", 30, "held",
                  on_fail=d.log)
-        r = cli("status", "-c", str(cfg))
+        r = cli("status", "-c", str(cfg), "--lang", "en")
         assert r.returncode == 0, r.stderr
         lines = r.stdout.splitlines()
         assert lines[0] == f"daemon: running (pid {d.proc.pid})"  # type: ignore[union-attr]
@@ -188,9 +193,178 @@ def test_status_says_what_runs_what_waits_and_why(tmp_path: Path) -> None:
     name = x509.Name.from_rfc4514_string(subject, {"serialNumber": NameOID.SERIAL_NUMBER})
     assert str(name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value).startswith("TEST Dr ")
     assert "CN=TEST" in subject and "Common Name" not in subject
-    r = cli("status", "-c", str(cfg))
+    r = cli("status", "-c", str(cfg), "--lang", "en")
     assert r.stdout.splitlines()[0] == "daemon: not running"
     assert json.loads(cli("status", "-c", str(cfg), "--json").stdout)["daemon"]["running"] is False
+
+
+# -- status in the staff's language (issue 9: everything a person reads in fr, de, en) -----
+
+LOCKED = "90812200"
+LOCAL = re.compile(r"\d\d[./]\d\d[./]\d{4} \d\d:\d\d:\d\d \(UTC\+0[12]:00\)")
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on: the vault is "down"."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def health_file(root: Path) -> dict[str, Any]:
+    try:
+        return json.loads((root / "work" / "daemon-status.json").read_text("utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {}
+
+
+def local_text(stamp: str, fmt: str) -> str:
+    """``stamp`` in Luxembourg time as the status text must show it (computed here,
+    not with econnector's own helper)."""
+    when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(
+        ZoneInfo("Europe/Luxembourg"))
+    z = when.strftime("%z")
+    return f"{when.strftime(fmt)} (UTC{z[:3]}:{z[3:]})"
+
+
+def without(text: str, *values: str) -> str:
+    """``text`` without the catalog codes (they stay English for support) and ``values``
+    (paths, a library's detail): what is left is ours to translate."""
+    for v in sorted({*values, *CATALOG}, key=len, reverse=True):
+        text = text.replace(v, " ")
+    return text
+
+
+@pytest.fixture(scope="module")
+def blocked(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real daemon (default language de) whose vault is down, with one doctor whose
+    certificate expired and one whose passphrase is wrong; one document each."""
+    tmp = tmp_path_factory.mktemp("status-i18n")
+    ok = make_identity(tmp / "ok")
+    expired = testid.make_identity(tmp / "expired", SECOND_PROVIDER, f"Dr {SECOND_PROVIDER}",
+                                   now=dt.datetime.now(dt.UTC) - dt.timedelta(days=800))
+    locked = make_identity(tmp / "locked", LOCKED)
+    locked.passphrase_file.write_text("not the passphrase\n")
+    cfg = write_config(tmp / "p", [(PROVIDER, ok), (SECOND_PROVIDER, expired), (LOCKED, locked)],
+                       vault_url=f"https://127.0.0.1:{closed_port()}/", token="tok-0123456789",
+                       receipts={"default_language": "de"},
+                       # slow probes: out-1 is not caught between two states by a status
+                       retry={"base_s": 30.0, "cap_s": 60.0})
+    with running_daemon(cfg) as d:
+        drop(d.outbox, "out-1", unsigned_pdf("out"), sidecar("OUT-1"))
+        drop(d.outbox, "exp-1", unsigned_pdf("exp"), sidecar("EXP-1", provider=SECOND_PROVIDER))
+        drop(d.outbox, "lock-1", unsigned_pdf("lock"), sidecar("LOCK-1", provider=LOCKED))
+        for stem, state in (("out-1", "waiting-retry"), ("exp-1", "held"), ("lock-1", "held")):
+            wait_for(lambda stem=stem, state=state: (s := d.status(stem)) and s["state"] == state,
+                     30, f"{stem} {state}", on_fail=lambda: f"{d.log()}")
+        wait_for(lambda: health_file(d.root).get("vault", {}).get("state") == "outage", 30,
+                 "the outage in the health file", on_fail=lambda: str(health_file(d.root)))
+        yield d, cfg
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("lang", ["de", "fr"])
+def test_status_speaks_german_and_french_and_keeps_the_codes(blocked, lang: str) -> None:  # type: ignore[no-untyped-def]
+    d, cfg = blocked
+    r = cli("status", "-c", str(cfg), "--lang", lang)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    out = r.stdout
+    lines = out.splitlines()
+    h = health_file(d.root)
+    de = lang == "de"
+    fmt = "%d.%m.%Y %H:%M:%S" if de else "%d/%m/%Y %H:%M:%S"
+    assert lines[0] == (f"econnector: läuft (Prozess {d.proc.pid})" if de else
+                        f"econnector : en marche (processus {d.proc.pid})")
+    expiry = local_text(h["identities"][SECOND_PROVIDER]["not_after"], fmt)
+    exp_line = next(ln for ln in lines if "(certificate-expired)" in ln)
+    assert exp_line.startswith("GESPERRT (certificate-expired): " if de else
+                               "BLOQUÉ (certificate-expired) : "), exp_line
+    assert SECOND_PROVIDER in exp_line and expiry in exp_line, exp_line
+    assert ("abgelaufen" if de else "a expiré le") in exp_line
+    lock_line = next(ln for ln in lines if "(identity-locked)" in ln)
+    assert LOCKED in lock_line and ("falsche Passphrase" if de else
+                                    "phrase secrète erronée") in lock_line, lock_line
+    vault_line = next(ln for ln in lines if "(vault-unavailable)" in ln)
+    assert vault_line.startswith("WARTET (vault-unavailable): Der Safe" if de else
+                                 "EN ATTENTE (vault-unavailable) : Le coffre-fort"), vault_line
+    assert ("Nächster Versuch: " if de else "Prochain essai : ") in vault_line
+    assert LOCAL.search(vault_line), vault_line
+    counts = next(ln for ln in lines if ln.startswith(("Dokumente nach", "documents par")))
+    assert counts == ("Dokumente nach Status: neuer Versuch geplant 1, zurückgehalten 2" if de
+                      else "documents par état : nouvel essai prévu 1, retenu 2"), counts
+    head = "wartend oder zurückgehalten:" if de else "en attente ou retenus :"
+    listed = lines[lines.index(head) + 1:lines.index(head) + 4]
+    waiting = {stem: ln for ln in listed for stem in ln.split() if stem.endswith("-1")}
+    assert set(waiting) == {"out-1", "exp-1", "lock-1"}, listed
+    assert ("neuer Versuch geplant" if de else "nouvel essai prévu") in waiting["out-1"]
+    assert ("vault-unavailable: Safe nicht erreichbar" if de else
+            "vault-unavailable: coffre-fort injoignable") in waiting["out-1"]
+    assert LOCAL.search(waiting["out-1"]), waiting  # the next try, in local time
+    assert ("certificate-expired: Zertifikat des Arztes abgelaufen" if de else
+            "certificate-expired: certificat du médecin expiré") in waiting["exp-1"]
+    assert ("identity-locked: Signaturschlüssel des Arztes gesperrt" if de else
+            "identity-locked: clé de signature du médecin verrouillée") in waiting["lock-1"]
+    assert ("zurückgehalten" if de else "retenu") in waiting["lock-1"]
+    latest = lines[lines.index("neueste Dokumente:" if de else "derniers documents :") + 1:]
+    assert len(latest) == 3 and all(LOCAL.match(ln.strip()) for ln in latest), latest
+    assert {"OUT-1", "EXP-1", "LOCK-1"} == {w for ln in latest for w in ln.split()
+                                            if w.endswith("-1") and w.isupper()}
+    # no English left, once the values that are not ours to translate are taken out
+    detail = h["vault"]["params"]["detail"]
+    assert not english_words(without(out, detail)), english_words(without(out, detail))
+    # the language is the config's default when --lang is not given
+    assert cli("status", "-c", str(cfg)).stdout.splitlines()[0].startswith("econnector: läuft")
+
+
+def test_status_has_a_name_for_every_state_in_every_language() -> None:
+    from econnector.messages import CLI_STATE_NAMES
+    from econnector.states import State
+
+    for lang in ("fr", "de", "en"):
+        assert set(CLI_STATE_NAMES[lang]) == {s.value for s in State}, lang
+    assert len(set(CLI_STATE_NAMES["fr"].values())) == len(State)  # no two alike
+
+
+@pytest.mark.e2e
+def test_status_json_stays_the_api_whatever_the_language(blocked) -> None:  # type: ignore[no-untyped-def]
+    _, cfg = blocked
+    j = json.loads(cli("status", "-c", str(cfg), "--json").stdout)
+    assert j["daemon"]["running"] is True and j["daemon"]["vault"]["state"] == "outage"
+    assert sorted((w["file"], w["state"], w["reason"]) for w in j["waiting"]) == [
+        ("exp-1", "held", "certificate-expired"), ("lock-1", "held", "identity-locked"),
+        ("out-1", "waiting-retry", "vault-unavailable")]
+    assert all(ISO.match(doc["updated_at"]) for doc in j["documents"])
+    english = cli("status", "-c", str(cfg), "--lang", "en").stdout
+    assert "LOCKED (certificate-expired): The signing certificate of provider" in english
+    assert "held" in english and "waiting-retry" in english
+    assert english_words(without(english))  # the check that fr and de pass does see English
+
+
+@pytest.mark.e2e
+def test_status_names_missing_folders_in_french_and_says_when_the_daemon_stopped(
+    tmp_path: Path,
+) -> None:
+    share = tmp_path / "share"  # a network share that is not mounted
+    outbox, inbox = share / "outbox", share / "inbox"
+    cfg = write_config(tmp_path / "p", [(PROVIDER, make_identity(tmp_path / "id"))],
+                       folders={"outbox": str(outbox), "inbox": str(inbox)})
+    with running_daemon(cfg) as d:
+        wait_for(lambda: health_file(d.root).get("inbox_missing") is True, 10,
+                 "the health file", on_fail=lambda: str(health_file(d.root)))
+        r = cli("status", "-c", str(cfg), "--lang", "fr")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert (f"EN ATTENTE (outbox-missing) : Le dossier outbox {outbox} est absent ou "
+                "illisible ; econnector l'attend. Prévenez le service informatique") in r.stdout
+        assert f"EN ATTENTE (inbox-missing) : Le dossier inbox {inbox} est absent" in r.stdout
+        assert "documents par état : aucun pour l'instant" in lines
+        assert not english_words(without(r.stdout, str(outbox), str(inbox))), r.stdout
+        de = cli("status", "-c", str(cfg), "--lang", "de").stdout
+        assert f"WARTET (inbox-missing): Der Ordner inbox {inbox} fehlt" in de
+    fr = cli("status", "-c", str(cfg)).stdout.splitlines()  # the default: fr
+    assert fr[0] == ("econnector : à l'arrêt, aucun document n'est traité ; prévenez le "
+                     "service informatique")
+    assert not english_words(without("\n".join(fr))), fr
 
 
 FAKE_PYTHON = """#!/bin/sh

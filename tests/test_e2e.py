@@ -343,6 +343,6 @@ def test_status_command_lists_documents_newest_first(daemon: Daemon) -> None:
     assert [d["file"] for d in out["documents"]] == ["st-2", "st-1"]
     assert out["documents"][0]["reason"] == "field-unknown"
     assert out["documents"][1]["vault_document_id"].startswith("vd_")
-    human = subprocess.run(econnector_cmd("status", "-c", str(daemon.config)),
+    human = subprocess.run(econnector_cmd("status", "-c", str(daemon.config), "--lang", "en"),
                            capture_output=True, text=True, env=subprocess_env(), timeout=60)
     assert "delivered 1" in human.stdout and "rejected 1" in human.stdout

@@ -117,11 +117,17 @@ def test_phrases_and_labels_have_no_english() -> None:
         texts += list(receipts.LABELS[lang].values())
         texts += list(receipts.TYPE_NAMES[lang].values())
         texts += list(receipts.SUBJECT_LABELS[lang].values())
+        for table in (messages.CLI_TEXTS, messages.CLI_STATE_NAMES, messages.CLI_REASONS):
+            texts += list(table[lang].values())  # what `econnector status` prints
     leftovers = {t: english_words(t) for t in texts if english_words(t)}
     assert not leftovers
     for lang in LANGS:
         assert set(receipts.LABELS[lang]) == set(receipts.LABELS["en"])
         assert set(messages.STATE_TEXTS[lang]) == set(messages.STATE_TEXTS["en"])
+        for table in (messages.CLI_TEXTS, messages.CLI_STATE_NAMES, messages.CLI_REASONS):
+            assert set(table[lang]) == set(table["en"]), lang
+        for key, text in messages.CLI_TEXTS[lang].items():  # the same fields everywhere
+            assert fields(text) == fields(messages.CLI_TEXTS["en"][key]), (lang, key)
 
 
 def test_texts_for_people_have_no_patterns() -> None:

@@ -184,7 +184,8 @@ def test_missing_outbox_and_inbox_outside_root_are_waited_for_never_created(
         assert h["folders"]["inbox"] == {"path": str(inbox), "ok": False,
                                          "reason": "inbox-missing"}
         out = console(d)
-        assert f"outbox {outbox} is missing" in out and f"inbox {inbox} is missing" in out, out
+        assert f"folders.outbox: {outbox} is missing" in out, out
+        assert f"folders.inbox: {inbox} is missing" in out, out
         assert not share.exists()  # never invented
 
         # the share is mounted with its outbox first: nothing is taken while no answer
@@ -203,4 +204,5 @@ def test_missing_outbox_and_inbox_outside_root_are_waited_for_never_created(
                      "the inbox back in the health file")
         assert h["folders"]["outbox"]["ok"] and h["folders"]["inbox"]["ok"]
         out = console(d)
-        assert f"outbox {outbox} is back" in out and f"inbox {inbox} is back" in out, out
+        assert f"folders.outbox: {outbox} is back" in out, out
+        assert f"folders.inbox: {inbox} is back" in out, out

@@ -108,23 +108,35 @@ def test_refused_credentials_pause_everything_until_the_token_is_fixed(tmp_path:
         assert len(vault_records(vp, PROVIDER)) == 3
 
 
-def test_unusable_inbox_pauses_and_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("folder", ["inbox", "archive"])
+def test_unusable_folder_pauses_and_resumes(tmp_path: Path, folder: str) -> None:
+    """The inbox or the archive replaced by a file (as a full or read-only disk: writes
+    fail): nothing is lost, the daemon says why it waits, and resumes by itself. An
+    inbox that is not a folder is ``inbox-missing`` (nothing is claimed: no answer
+    could be written); an archive that fails a write pauses storage."""
     ident = make_identity(tmp_path / "id")
     cfg = write_config(tmp_path / "practice", [(PROVIDER, ident)])
     with running_daemon(cfg) as d:
         drop(d.outbox, "before", unsigned_pdf("before"), sidecar("INB-0"))
         assert d.wait_outcome("before")["state"] == "delivered"
-        # the inbox is replaced by a file (as a full or read-only disk, writes fail)
-        moved = d.root / "inbox.moved"
-        os.replace(d.inbox, moved)
-        d.inbox.write_text("not a folder")
+        target = d.root / folder
+        moved = d.root / f"{folder}.moved"
+        os.replace(target, moved)
+        target.write_text("not a folder")
         drop(d.outbox, "during", unsigned_pdf("during"), sidecar("INB-1"))
-        wait_for(lambda: health(d.root).get("storage", {}).get("paused"), 20,
-                 "the storage pause", on_fail=d.log)
+
+        def paused() -> bool:
+            h = health(d.root)
+            if folder == "inbox":
+                return bool(h.get("inbox_missing")) and h["folders"]["inbox"]["reason"] == \
+                    "inbox-missing"
+            return bool(h.get("storage", {}).get("paused"))
+
+        wait_for(paused, 20, f"the pause for the {folder}", on_fail=d.log)
         assert (d.outbox / "during.pdf").exists()  # nothing lost
         assert d.alive()
-        d.inbox.unlink()
-        shutil.move(str(moved), str(d.inbox))
+        target.unlink()
+        shutil.move(str(moved), str(target))
         assert d.wait_outcome("during", timeout=30)["state"] == "delivered"
-        wait_for(lambda: not health(d.root)["storage"]["paused"], 10, "the pause to end")
+        wait_for(lambda: not paused(), 10, "the pause to end")
         assert list(d.archive.rglob("during.pdf"))

@@ -70,9 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(problems[0])
     # One daemon per set of folders; the descriptor stays open (locked) until we exit.
     instancelock.acquire(cfg.folders.work)
-    for name, path in config.waited_folders(cfg):
-        print(f"econnector: folders.{name}: {path} does not exist (yet); econnector waits "
-              f"for it ({name}-missing)", file=sys.stderr, flush=True)
+    # A missing outbox or inbox is said once, by the daemon, which watches for it.
     filemodes.set_policy(filemodes.policy_for(cfg.folders, config.folder_gid(cfg)))
     from . import daemon, logs
 
@@ -159,12 +157,8 @@ def check_identity(ident: Identity, now: dt.datetime) -> tuple[str, str | None, 
 def vault_problems(cfg: Config, timeout: float = VAULT_CHECK_TIMEOUT) -> list[str]:
     """Ask the vault: ``/v1/health`` and one authenticated call (vault_client.preflight);
     one line per problem (unreachable, TLS verification failed, token refused)."""
-    from . import vault_client
     from .daemon import make_vault_client
-
-    preflight = getattr(vault_client, "preflight", None)
-    if preflight is None:  # pragma: no cover - an older vault client
-        return []
+    from .vault_client import preflight
 
     async def ask() -> list[str]:
         client = make_vault_client(cfg)
@@ -226,40 +220,111 @@ def _doc_json(d: Any) -> dict[str, Any]:
             "vault_document_id": (d.delivery or {}).get("vault_document_id")}
 
 
-def health_lines(health: dict[str, Any], pid: int | None) -> list[str]:
-    """What ``status`` says about the daemon itself, from its health file. Pure."""
-    out = [f"daemon: running (pid {pid})" if pid else "daemon: not running"]
+def _say(key: str, lang: str, **params: Any) -> str:
+    """One frame of ``status`` (messages.CLI_TEXTS) in ``lang``."""
+    from .messages import CLI_TEXTS
+
+    return CLI_TEXTS.get(lang, CLI_TEXTS["en"])[key].format(**params)
+
+
+def _when(stamp: Any, lang: str) -> str:
+    """An ISO time as people read it: Luxembourg local time with the offset."""
+    from .receipts import local_time
+
+    return local_time(stamp, lang) if isinstance(stamp, str) and stamp else "-"
+
+
+def _catalog_line(key: str, code: str, params: dict[str, Any], lang: str, **extra: Any) -> str:
+    """A ``status`` line that carries the catalog message and hint of ``code``."""
+    from .errors import CATALOG, render
+
+    # A code this version does not know (a newer daemon's): said as it is, not misrendered.
+    message, hint = render(code, params, lang) if code in CATALOG else ("", "")
+    return _say(key, lang, code=code, message=message, hint=hint, **extra).rstrip()
+
+
+def _identity_line(pc: str, ident: dict[str, Any], lang: str) -> str:
+    """Why a doctor cannot sign, in the catalog's words; certificate dates in local time."""
+    code = str(ident.get("reason") or "identity-locked")
+    params = {"provider": pc, "detail": ident.get("detail") or "locked",
+              "not_after": _when(ident.get("not_after"), lang),
+              "not_before": _when(ident.get("not_before"), lang)}
+    return _catalog_line("blocked", code, params, lang)
+
+
+def _vault_line(vault: dict[str, Any], lang: str) -> str | None:
+    """What the vault gate says (None while it is open)."""
+    state = vault.get("state")
+    default = {"unauthorized": "vault-unauthorized", "tls": "vault-tls",
+               "outage": "vault-unavailable"}.get(str(state))
+    if default is None:
+        return None
+    code = str(vault.get("reason") or default)
+    params = vault.get("params")
+    params = params if isinstance(params, dict) else {}
+    if state == "outage":
+        return _catalog_line("outage", code, params, lang,
+                             when=_when(vault.get("next_probe_at"), lang))
+    return _catalog_line("paused", code, params, lang)
+
+
+def health_lines(health: dict[str, Any], pid: int | None, lang: str = "en") -> list[str]:
+    """What ``status`` says about the daemon itself, from its health file, in ``lang``
+    (codes kept for support). Pure."""
+    out = [_say("running", lang, pid=pid) if pid else _say("not-running", lang)]
     if not pid:
         return out
     if health.get("storage", {}).get("paused"):
-        out.append(f"PAUSED: storage unusable ({health['storage'].get('reason')}); "
-                   "documents are kept and resume by themselves")
-    vault = health.get("vault", {})
-    state = vault.get("state")
-    if state == "unauthorized":
-        out.append("PAUSED: the vault refuses econnector's credentials; check the vault token")
-    elif state == "tls":
-        out.append(f"PAUSED: the vault's identity cannot be verified ({vault.get('message')}); "
-                   "check vault.url and vault.ca_bundle")
-    elif state == "outage":
-        out.append(f"vault unavailable ({vault.get('message')}); "
-                   f"next try {vault.get('next_probe_at')}")
+        out.append(_say("storage-paused", lang, reason=health["storage"].get("reason")))
+    vault = health.get("vault")
+    line = _vault_line(vault, lang) if isinstance(vault, dict) else None
+    out += [line] if line else []
     identities = health.get("identities")
     if isinstance(identities, dict):
         for pc, ident in sorted(identities.items()):
             if isinstance(ident, dict) and ident.get("state") == "locked":
-                out.append(f"identity {pc}: LOCKED ({ident.get('reason') or 'identity-locked'}"
-                           + (f": {ident['detail']}" if ident.get("detail") else "") + ")")
-    elif health.get("identities_locked"):
-        out.append("signing identities locked: " + ", ".join(health["identities_locked"]))
+                out.append(_identity_line(pc, ident, lang))
+    elif health.get("identities_locked"):  # a health file of an older daemon
+        out.append(_say("blocked-list", lang, providers=", ".join(health["identities_locked"])))
     folders = health.get("folders")
     for name in ("outbox", "inbox"):
         f = folders.get(name) if isinstance(folders, dict) else None
         if isinstance(f, dict) and f.get("ok") is False:
-            out.append(f"{name} missing: {f.get('path')} ({f.get('reason') or name + '-missing'}); "
-                       "econnector waits for it")
+            out.append(_catalog_line("folder", str(f.get("reason") or f"{name}-missing"),
+                                     {"path": f.get("path")}, lang))
         elif f is None and health.get(f"{name}_missing"):
-            out.append(f"the {name} folder is missing or unreadable; econnector waits for it")
+            out.append(_catalog_line("folder", f"{name}-missing", {}, lang))
+    return out
+
+
+def document_lines(counts: dict[str, int], waiting: list[Any], rows: list[Any],
+                   lang: str) -> list[str]:
+    """The documents part of ``status`` in ``lang``: counts by state (in the order a
+    document goes through them), what waits and why, the latest. Stems, document
+    numbers and codes as they are. Pure."""
+    from .messages import CLI_REASONS, CLI_STATE_NAMES
+
+    names = CLI_STATE_NAMES.get(lang, CLI_STATE_NAMES["en"])
+    reasons = CLI_REASONS.get(lang, CLI_REASONS["en"])
+    width = max(len(n) for n in names.values())
+    order = {s: i for i, s in enumerate(names)}
+    by_state = sorted(counts.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
+    out = [_say("counts", lang, counts=", ".join(f"{names.get(k, k)} {v}" for k, v in by_state)
+                or _say("none-yet", lang))]
+    if waiting:
+        out.append(_say("waiting", lang))
+        for d in waiting:
+            why = d.reason or "-"
+            if d.reason in reasons:
+                why += f": {reasons[d.reason]}"
+            if d.next_attempt_at:
+                why += _say("next-try", lang, when=_when(_iso(d.next_attempt_at), lang))
+            out.append(f"  {names.get(d.state.value, d.state.value):<{width}} {d.stem:<40} {why}")
+    out.append(_say("latest", lang))
+    for d in rows:
+        out.append(f"  {_when(_iso(d.updated_at), lang)}  "
+                   f"{names.get(d.state.value, d.state.value):<{width}} {d.stem:<40} "
+                   f"{d.document_id or '-':<20} {d.reason or ''}".rstrip())
     return out
 
 
@@ -288,19 +353,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             "documents": [_doc_json(d) for d in rows],
         }, indent=2))
         return 0
-    for line in health_lines(health, pid):
+    lang = args.lang or cfg.default_language
+    for line in [*health_lines(health, pid, lang), *document_lines(counts, waiting, rows, lang)]:
         print(line)
-    print("documents by state: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                                    or "none yet"))
-    if waiting:
-        print("waiting or held:")
-        for d in waiting:
-            when = f", next try {_iso(d.next_attempt_at)}" if d.next_attempt_at else ""
-            print(f"  {d.state.value:<13} {d.stem:<40} {d.reason or '-'}{when}")
-    print("latest:")
-    for d in rows:
-        print(f"  {_iso(d.updated_at)}  {d.state.value:<13} {d.stem:<40} "
-              f"{d.document_id or '-':<20} {d.reason or ''}")
     return 0
 
 
@@ -388,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(s)
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument("--limit", type=int, default=20, help="how many documents to list")
+    s.add_argument("--lang", choices=("fr", "de", "en"), default=None,
+                   help="language of the text (default: the config's "
+                        "receipts.default_language; --json is always the same)")
     s.set_defaults(func=cmd_status)
     s = sub.add_parser("check-config", help="check the config, folders, identities and vault; "
                                             "exit 0 means ready")

@@ -563,13 +563,9 @@ def folder_gid(cfg: Config) -> int | None:
     return gid
 
 
+# A missing outbox or inbox (a share not mounted yet) does not stop ``run``: the
+# daemon waits for it and says so (``outbox-missing``/``inbox-missing``).
 WAITED_FOLDERS = ("outbox", "inbox")
-
-
-def waited_folders(cfg: Config) -> list[tuple[str, Path]]:
-    """The outbox or inbox that is not there (a share not mounted yet): ``run`` starts
-    anyway and waits for it (``outbox-missing``/``inbox-missing``)."""
-    return [(n, p) for n in WAITED_FOLDERS if not (p := getattr(cfg.folders, n)).is_dir()]
 
 
 def log_file_problem(log_file: str) -> str | None:

@@ -43,6 +43,17 @@ POINTS: tuple[str, ...] = (
     "after-failed-pdf",
     "after-failed-sidecar",
     "after-rejected-status",
+    # finishing a document whose patient opted out of the vault (422 patient-opted-out:
+    # nothing stored); the originals' moves share after-archive-pdf/-sidecar
+    "after-opted-out-commit",       # state 'patient-opted-out' committed, no file yet
+    "after-opted-out-signed-copy",  # inbox/<stem>.signed.pdf written
+    "mid-opted-out-write",          # answer temp file written and fsynced, not renamed
+    "after-opted-out-json",
+    "after-opted-out-txt",
+    "before-opted-out-archive",     # archive target committed, nothing moved yet
+    "after-opted-out-archive",      # originals and signed bytes archived, folder synced
+    "after-opted-out-status",       # final status written, not yet committed as finalized
+    "after-opted-out-finalized",
 )
 
 _TARGET = os.environ.get("ECONNECTOR_CRASH_AT") or None

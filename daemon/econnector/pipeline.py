@@ -292,11 +292,11 @@ class Pipeline:
         path = self.outbox if which == "outbox" else self.inbox
         if missing:
             log.error(f"{which}-missing", path=str(path))
-            self.console(f"{which} {path} is missing or unreadable ({which}-missing); "
-                         "waiting for it")
+            self.console(f"folders.{which}: {path} is missing or unreadable "
+                         f"({which}-missing); econnector waits for it")
         else:
             log.warning(f"{which}-back", path=str(path))
-            self.console(f"{which} {path} is back; resuming")
+            self.console(f"folders.{which}: {path} is back; resuming")
         if health:
             self._write_health()
 
@@ -544,7 +544,8 @@ class Pipeline:
             "storage": {"paused": self.storage_paused is not None,
                         "reason": self.storage_paused},
             "vault": {"state": self.gate.state.value, "reason": self.gate.reason,
-                      "message": self.gate.message,
+                      "message": self.gate.message,  # English; params render it in any language
+                      "params": {k: str(v) for k, v in self.gate.params.items() if v is not None},
                       "next_probe_at": iso(self.gate.next_probe)
                       if self.gate.state is not GateState.OPEN else None},
             "identities_locked": self.ids.blocked(),
@@ -860,7 +861,7 @@ class Pipeline:
         log.exception("internal-error", drop=drop_id, error=type(e).__name__)
         d = self.store.get(drop_id)
         attempts = d.attempts + 1
-        msg, _ = render("internal-error", {"detail": type(e).__name__})
+        msg = self._text("internal-error", {"detail": type(e).__name__}, d)
         final = (isinstance(e, OSError) and e.errno in PERMANENT_ERRNOS) or (
             attempts >= MAX_INTERNAL_ATTEMPTS)
         try:
@@ -886,19 +887,19 @@ class Pipeline:
         """No more retries. Not yet signed: refused with an error file. Signed (perhaps
         already in the vault): held for a person. Already decided: parked."""
         log.error("internal-error-final", drop=d.id, attempts=attempts)
-        if d.state in (State.DELIVERED, State.REJECTED):
+        if d.state in TERMINAL:
             self.store.update(d.id, self.clock(), attempts=attempts)
             self.parked.add(d.id)
             return
         err = Rejected("internal-error", detail=detail)
         if not d.signed:
             self._transition(d, Event.REJECT, error=err.as_dict(), reason=err.code,
-                             message=err.message, attempts=attempts)
+                             message=self._text(err.code, err.params, d), attempts=attempts)
             self.due[d.id] = self.clock()
             return
         if d.state is not State.HELD:
-            self._transition(d, Event.HOLD, reason=err.code, message=err.message,
-                             attempts=attempts)
+            self._transition(d, Event.HOLD, reason=err.code,
+                             message=self._text(err.code, err.params, d), attempts=attempts)
         self.parked.add(d.id)
 
     async def _advance(self, drop_id: int) -> None:
@@ -1014,6 +1015,9 @@ class Pipeline:
             log.info("signed-bytes-reused", drop=d.id)
             signed_sha, signed_at = reused[0], iso(reused[1])
         else:
+            # Judged now, not only at the last rescan: a certificate that expired a
+            # moment ago never signs again.
+            self.check_validity()
             if pc in self.ids.invalid:  # expired or not yet valid: never signed with
                 return self._hold(d, self.ids.invalid[pc][1])
             if pc not in self.ids.unlocked:
@@ -1107,10 +1111,11 @@ class Pipeline:
         if self.gate.misconfigured:
             if d.state is not State.HELD:
                 self._transition(d, Event.HOLD, reason=self.gate.reason,
-                                 message=self.gate.message)
+                                 message=self._text(self.gate.reason, self.gate.params, d))
         elif d.state is not State.WAITING_RETRY:
             self._transition(d, Event.RETRY_LATER, reason=self.gate.reason,
-                             message=self.gate.message, next_attempt_at=self.gate.next_probe)
+                             message=self._text(self.gate.reason, self.gate.params, d),
+                             next_attempt_at=self.gate.next_probe)
         self._schedule_probe()
 
     def _claimed_active(self) -> int:
@@ -1157,11 +1162,13 @@ class Pipeline:
             return self._retry_later(d, e)
         except Transient as e:
             nxt = self.gate.failed(self.clock(), self.rng.random(), reason=e.code,
-                                   message=e.message, retry_after=e.retry_after)
+                                   message=e.message, retry_after=e.retry_after,
+                                   params=e.params)
             log.warning("vault-unavailable", drop=d.id, detail=e.params.get("detail"),
                         failures=self.gate.failures, next_probe_in=round(nxt - self.clock(), 2))
             self._write_health()
-            d = self._transition(d, Event.RETRY_LATER, reason=e.code, message=e.message,
+            d = self._transition(d, Event.RETRY_LATER, reason=e.code,
+                                 message=self._text(e.code, e.params, d),
                                  attempts=d.attempts + 1, next_attempt_at=nxt)
             self.gate.waiters.add(d.id)
             self._schedule_probe()
@@ -1171,6 +1178,7 @@ class Pipeline:
             # document can go until IT fixes the token or the CA bundle.
             tls = e.code == "vault-tls"
             self.gate.failed(self.clock(), self.rng.random(), reason=e.code, message=e.message,
+                             params=e.params,
                              state=GateState.TLS if tls else GateState.UNAUTHORIZED)
             if tls:
                 log.error("vault-tls", drop=d.id, detail=e.params.get("detail"),
@@ -1181,7 +1189,8 @@ class Pipeline:
                           hint="check the vault token file; econnector retries when it changes")
             self._write_health()
             self.gate.waiters.add(d.id)
-            d = self._transition(d, Event.HOLD, reason=e.code, message=e.message,
+            d = self._transition(d, Event.HOLD, reason=e.code,
+                                 message=self._text(e.code, e.params, d),
                                  attempts=d.attempts + 1)
             self._schedule_probe()
             return d
@@ -1220,20 +1229,24 @@ class Pipeline:
         staff print the signed PDF, which goes to the inbox, and hand it over."""
         e = PatientOptedOut("patient-opted-out", signed=f"{d.stem}.signed.pdf")
         log.info("patient-opted-out", drop=d.id, stem=names.ref(d.stem))
-        return self._transition(d, Event.OPTED_OUT, reason=e.code, message=e.message,
-                                attempts=d.attempts + 1)
+        d = self._transition(d, Event.OPTED_OUT, reason=e.code,
+                             message=self._text(e.code, e.params, d), attempts=d.attempts + 1)
+        reached("after-opted-out-commit")
+        return d
 
     async def _finalize_opted_out(self, d: Drop) -> None:
         """Signed copy and answer file into the inbox, then the original (finished, not
         failed) and the signed bytes into the archive. Idempotent like a delivery: the
-        archive target is committed before it is used."""
+        archive target is committed before it is used. The row keeps the time of the
+        vault's answer (the answer file's ``decided_at``), even when a restart finishes."""
         if d.signed_archive is None:
             when = dt.datetime.fromtimestamp(d.updated_at, dt.UTC)
             folder = self.archive / f"{when:%Y}" / f"{when:%m}"
             target = await asyncio.to_thread(_free_archive_name, folder, f"{d.stem}.signed.pdf")
-            d = self.store.update(d.id, self.clock(), signed_archive=str(target))
+            d = self.store.update(d.id, d.updated_at, signed_archive=str(target))
         await self._in_io(d.stem, self._opted_out_files, d)
         d = self.store.update(d.id, self.clock(), finalized_at=self.clock())
+        reached("after-opted-out-finalized")
         self._release_stem(d)
 
     def _opted_out_files(self, d: Drop) -> None:
@@ -1243,15 +1256,24 @@ class Pipeline:
         src = signed_work if signed_work.exists() else target
         if os.path.lexists(src):
             _copy_regular(src, self.inbox / f"{d.stem}.signed.pdf")
+        reached("after-opted-out-signed-copy")
         lang = d.language or self.cfg.default_language
         doc = opted_out_doc(d, decided_at=iso(d.updated_at), language=lang)
         self._write_answer(d.stem, "opted-out", doc, opted_out_text(doc))
         filemodes.ensure_dir(target.parent)
+        reached("before-opted-out-archive")
         self._move_original(d, target.parent, "archive")
         if signed_work.exists():
             fsio.move(signed_work, target, durable_dir=False)
         fsio.fsync_dir(target.parent)
+        reached("after-opted-out-archive")
         self._write_final_status(d)
+        reached("after-opted-out-status")
+
+    def _text(self, code: str | None, params: dict[str, Any], d: Drop) -> str:
+        """A status message in the staff's language (the drop's, else the default)."""
+        return render(code or "internal-error", params,
+                      d.language or self.cfg.default_language)[0]
 
     def _retry_later(self, d: Drop, e: EconnectorError, floor: float = 0.0) -> Drop:
         attempts = d.attempts + 1
@@ -1517,8 +1539,8 @@ class Pipeline:
         doc = receipts.status_doc(
             document_id=d.document_id, stem=d.stem, state=state, updated_at=iso(d.updated_at),
             attempts=d.attempts,
-            reason=d.reason if d.state in (State.HELD, State.WAITING_RETRY, State.REJECTED)
-            else None,
+            reason=d.reason if d.state in (State.HELD, State.WAITING_RETRY, State.REJECTED,
+                                           State.PATIENT_OPTED_OUT) else None,
             next_attempt_at=iso(d.next_attempt_at)
             if d.state is State.WAITING_RETRY and d.next_attempt_at else None,
             message=message,

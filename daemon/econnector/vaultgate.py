@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import heapq
 from dataclasses import dataclass, field
+from typing import Any
 
 from .backoff import compute_backoff
 
@@ -72,7 +73,8 @@ class VaultGate:
     next_probe: float = 0.0
     probe: int | None = None
     reason: str | None = None
-    message: str = ""
+    message: str = ""  # English, for logs and the health file
+    params: dict[str, Any] = field(default_factory=dict)  # to render it in any language
     waiters: Waiters = field(default_factory=Waiters)
 
     def admit(self, drop_id: int, now: float) -> bool:
@@ -97,7 +99,7 @@ class VaultGate:
         """
         was_closed = self.state is not GateState.OPEN
         self.state, self.failures, self.probe = GateState.OPEN, 0, None
-        self.reason, self.message = None, ""
+        self.reason, self.message, self.params = None, "", {}
         return was_closed
 
     @property
@@ -108,7 +110,7 @@ class VaultGate:
     def failed(
         self, now: float, rand: float, *, reason: str, message: str,
         retry_after: float | None = None, unauthorized: bool = False,
-        state: GateState | None = None,
+        state: GateState | None = None, params: dict[str, Any] | None = None,
     ) -> float:
         """Close (or keep closed) after a failure; returns the next probe time.
 
@@ -124,7 +126,7 @@ class VaultGate:
             # pipeline probes at once when one of those files changes.
             delay = max(delay, self.cap)
         self.state = state
-        self.reason, self.message = reason, message
+        self.reason, self.message, self.params = reason, message, dict(params or {})
         self.next_probe = now + delay
         self.probe = None
         return self.next_probe
