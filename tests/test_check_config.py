@@ -224,6 +224,26 @@ def test_run_waits_for_a_missing_outbox_but_not_for_a_missing_archive(tmp_path: 
     assert len(r.stderr.strip().splitlines()) == 1 and not archive.exists()
 
 
+# -- point 3: folders that overlap are refused ----------------------------------------------
+
+
+def test_the_inbox_set_to_the_outbox_is_refused_by_check_config_and_run(tmp_path: Path) -> None:
+    """The reported mistake, ``folders: {root: ., inbox: outbox}``: the daemon would
+    have processed its own status files (….status.status….json)."""
+    ident = make_identity(tmp_path / "id")
+    cfg = edit(write_config(tmp_path / "p", [(PROVIDER, ident)]),
+               {"folders": {"root": ".", "inbox": "outbox"}})
+    outbox = (cfg.parent / "outbox").resolve()
+    for command in ("check-config", "run"):
+        r = cli(command, "-c", str(cfg))
+        assert r.returncode == 2, (command, r.stdout, r.stderr)
+        assert r.stderr == (f"econnector: folders.inbox: is the same folder as folders.outbox "
+                            f"({outbox}); the outbox, inbox, archive, failed and work folders "
+                            "must be separate\n"), (command, r.stderr)
+        assert "Traceback" not in r.stdout + r.stderr
+    assert not any(cfg.parent.rglob("*.status.json"))
+
+
 # -- point 5: the vault is asked; TLS is required ------------------------------------------
 
 

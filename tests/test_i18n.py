@@ -320,3 +320,21 @@ def test_yaml_and_yml_for_one_stem_are_ambiguous(daemon: Daemon) -> None:
         "i18n-two.pdf", "i18n-two.yaml", "i18n-two.yml"]
     assert not list(d.outbox.glob("i18n-two*"))
     assert (d.status("i18n-two") or {}).get("state") == "rejected"
+
+
+@pytest.mark.parametrize("code", sorted(CATALOG))
+@pytest.mark.parametrize("lang", ["fr", "de"])
+def test_every_codes_error_file_text_is_all_in_the_staffs_language(code: str, lang: str) -> None:
+    """The whole ``.error.txt`` a person reads (headings, message, fix, the note on the
+    kept original), built as the pipeline builds it, for every code."""
+    message, hint = render(code, SAMPLE, lang)
+    doc = receipts.error_doc(code=code, message=message, hint=hint, field="patient.matricule",
+                             document_id="2026-000123", files=["2026-000123.pdf"],
+                             rejected_at="2026-11-30T09:15:00Z", language=lang)
+    text = receipts.error_text(doc, lang)
+    assert message in text and hint in text and code in text
+    assert "30" in text and "(UTC+01:00)" in text  # local time, with its offset
+    for value in (v for v in SAMPLE.values() if isinstance(v, str) and "." in v):
+        text = text.replace(value, " ")
+    text = text.replace("2026-000123", " ").replace(code, " ")  # codes stay as they are
+    assert not english_words(text), (code, lang, text)
