@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum import luhn, verhoeff
 
-from econnector import matricule
+from econnector import logs, matricule, vault_client
 from econnector.errors import SidecarError
 
 EXAMPLE = "1893120105732"
@@ -193,3 +196,56 @@ def test_mask_reveals_at_most_five_digits(value: str) -> None:
     assert len(masked) == 13
     if matricule.is_valid(value):
         assert masked == value[:4] + "*" * 8 + value[12]
+
+
+# -- one masker (issue 10): every caller masks free text through mask_text ------------
+
+# The two free-text maskers as they were before issue 10, kept here as the reference.
+_OLD_LOG = re.compile(r"(?<!\d)(\d{4})\d{8}(\d)(?!\d)")
+_OLD_VAULT_CLIENT = re.compile(r"(?<![0-9])[0-9]{13}(?![0-9])")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(valid_numbers, st.text("0123456789", max_size=16),
+                          st.text("abc /?=-_.", max_size=4)), max_size=6).map("".join))
+def test_mask_text_gives_the_same_masks_as_before(text: str) -> None:
+    """For ASCII text both forms are what they were: the log keeps the birth year and
+    the last digit, the vault client's text keeps no digit."""
+    assert matricule.mask_text(text) == _OLD_LOG.sub(r"\1********\2", text)
+    assert matricule.mask_text(text, reveal=False) == _OLD_VAULT_CLIENT.sub("*" * 13, text)
+
+
+def test_mask_text_masks_each_run_of_exactly_13_digits_with_mask() -> None:
+    text = f"GET /v1/patients/{EXAMPLE}/digital-status x{EXAMPLE}0 {EXAMPLE[:12]}"
+    assert matricule.mask_text(text) == (
+        f"GET /v1/patients/{matricule.mask(EXAMPLE)}/digital-status x{EXAMPLE}0 {EXAMPLE[:12]}")
+    assert matricule.mask_text(EXAMPLE, reveal=False) == matricule.mask(EXAMPLE, reveal=False)
+    assert matricule.mask(EXAMPLE, reveal=False) == "*" * 13
+    # Other digits than ASCII: nothing is revealed at all (stricter than a partial mask).
+    arabic = "".join(chr(0x0660 + int(c)) for c in EXAMPLE)
+    assert matricule.mask_text(arabic) == "*" * 13
+    assert matricule.mask_text("\u0661" + EXAMPLE, reveal=False) == "\u0661" + "*" * 13
+
+
+def test_the_log_filter_and_the_vault_client_mask_through_mask_text() -> None:
+    text = f"bad value {EXAMPLE} in patient.matricule"
+    event = logs.privacy_filter(None, "info", {"event": text, "items": [text],
+                                                "last_name": "Muller"})
+    assert event == {"event": matricule.mask_text(text), "items": [matricule.mask_text(text)]}
+    assert matricule.mask(EXAMPLE) in event["event"]
+
+    rejected = vault_client.error_for_response(422, {"code": "x", "detail": text}, {})
+    assert rejected.params["detail"] == matricule.mask_text(text, reveal=False)
+
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "GET %s", (text,), None)
+    for f in logging.getLogger("httpx").filters:
+        assert isinstance(f, logging.Filter) and f.filter(record)
+    assert record.getMessage() == "GET " + matricule.mask_text(text, reveal=False)
+
+
+def test_no_other_daemon_module_has_a_matricule_pattern() -> None:
+    """The daemon's one masker lives in matricule.py (the reference vault has its own,
+    for its access log, in econnector/vault/)."""
+    package = Path(matricule.__file__).parent
+    owners = sorted(p.name for p in package.glob("*.py") if "{13}" in p.read_text("utf-8"))
+    assert owners == ["matricule.py"]

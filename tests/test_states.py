@@ -2,6 +2,14 @@
 
 import pytest
 
+from econnector.errors import (
+    EconnectorError,
+    Held,
+    InternalError,
+    PatientOptedOut,
+    Rejected,
+    Transient,
+)
 from econnector.states import ACTIVE, TERMINAL, Event, InvalidTransition, State, next_state
 
 
@@ -55,3 +63,16 @@ def test_patient_opted_out_is_final_and_only_after_an_upload_of_signed_bytes() -
             next_state(state, Event.OPTED_OUT, signed=True)
     with pytest.raises(InvalidTransition):
         next_state(State.DELIVERING, Event.OPTED_OUT, signed=False)
+
+
+def test_an_invalid_transition_is_an_internal_error_in_the_tree() -> None:
+    """A bug of ours: in the error tree with code internal-error, never a document's fault."""
+    with pytest.raises(InvalidTransition) as info:
+        next_state(State.RECEIVED, Event.UPLOAD)
+    err = info.value
+    assert isinstance(err, InternalError) and isinstance(err, EconnectorError)
+    assert not isinstance(err, Rejected | Transient | Held | PatientOptedOut)
+    assert err.code == "internal-error"
+    assert str(err) == "upload is not allowed in state received (signed=False)"
+    assert err.as_dict()["params"]["detail"] == str(err)
+    assert err.message == f"econnector failed unexpectedly ({err})."

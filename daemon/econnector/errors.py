@@ -17,7 +17,9 @@ Exception tree::
     │   ├── VaultUnavailable        network, 5xx, 429, timeouts
     │   └── FileBusy                locked or unreadable for now
     ├── Held                        waits for a person (reason in ``code``)
-    └── PatientOptedOut             final, not an error: the vault will never take it
+    ├── PatientOptedOut             final, not an error: the vault will never take it
+    └── InternalError               a bug of ours (``internal-error``): keep the document
+        └── states.InvalidTransition   an event the state table does not allow
 
 Library exceptions (pyHanko, httpx, OSError) are translated into these only in
 the edge modules that call the libraries (signer, vault client, fsio).
@@ -510,3 +512,16 @@ class PatientOptedOut(EconnectorError):
     """The patient opted out of the vault (digital status red): the document ends
     signed but unsent, and staff hand over the printed copy. Neither a defect to
     fix (Rejected) nor a wait (Held)."""
+
+
+class InternalError(EconnectorError):
+    """A bug of ours, never the document's fault: code ``internal-error``, so the
+    pipeline keeps the original and retries a few times before giving up.
+
+    ``str()`` is the bare ``detail`` (for the traceback in the log), as for any
+    other unexpected exception.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("internal-error", detail=detail)
+        Exception.__init__(self, detail)

@@ -1,27 +1,27 @@
 """Logging: structlog JSON lines, with a last-line privacy filter.
 
 Code never logs patient data on purpose; the filter below is the safety net:
-any 13-digit run (a matricule) is masked and name fields are dropped, whatever
-the event carries.
+any 13-digit run (a matricule) is masked by :func:`econnector.matricule.mask_text`
+and name fields are dropped, whatever the event carries.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-_MATRICULE = re.compile(r"(?<!\d)(\d{4})\d{8}(\d)(?!\d)")
+from econnector.matricule import mask_text
+
 _NAME_KEYS = {"last_name", "first_name", "patient", "name_of_patient"}
 
 
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
-        return _MATRICULE.sub(r"\1********\2", value)
+        return mask_text(value)
     if isinstance(value, dict):
         return {k: _mask(v) for k, v in value.items() if k not in _NAME_KEYS}
     if isinstance(value, list | tuple):

@@ -16,7 +16,8 @@ Birth-date rules (documented in docs/folder-contract.md):
 * never after ``today``: with unknown parts, the known part must not be later
   than today's year (and month).
 
-The number is personal data: errors carry no value, and logs use :func:`mask`.
+The number is personal data: errors carry no value, and logs use :func:`mask`
+(free text: :func:`mask_text`).
 """
 
 from __future__ import annotations
@@ -92,12 +93,29 @@ def make(birth: str, serial: str) -> str:
     return base + luhn.calc_check_digit(base) + verhoeff.calc_check_digit(base)
 
 
-def mask(matricule: str) -> str:
+def mask(matricule: str, *, reveal: bool = True) -> str:
     """The matricule for logs and receipts: birth year and last digit only.
 
     ``1893120105732`` -> ``1893********2``. Anything that is not 13 digits
     becomes 13 asterisks, so a malformed value never leaks, not even its length.
+    ``reveal=False`` gives 13 asterisks always, for text that leaves the process
+    (the vault client's errors and its HTTP log lines).
     """
-    if isinstance(matricule, str) and _MATRICULE.fullmatch(matricule):
+    if reveal and isinstance(matricule, str) and _MATRICULE.fullmatch(matricule):
         return matricule[:4] + "*" * 8 + matricule[12]
     return "*" * 13
+
+
+# A run of exactly 13 digits inside free text. Two alternatives so that both a
+# run of any Unicode digits (``\d``) and an ASCII run next to a non-ASCII digit
+# are caught; for plain ASCII text they are the same.
+_IN_TEXT = re.compile(r"(?<!\d)\d{13}(?!\d)|(?<![0-9])[0-9]{13}(?![0-9])")
+
+
+def mask_text(text: str, *, reveal: bool = True) -> str:
+    """``text`` with every 13-digit run passed through :func:`mask`.
+
+    The one masker of free text: the log privacy filter (``reveal=True``) and the
+    vault client's redaction (``reveal=False``) both call it.
+    """
+    return _IN_TEXT.sub(lambda m: mask(m[0], reveal=reveal), text)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import enum
 
+from .errors import InternalError
+
 
 class State(enum.StrEnum):
     RECEIVED = "received"
@@ -71,8 +73,8 @@ for _s in ACTIVE:
         _TABLE[(_s, E.HOLD, None)] = S.HELD
 
 
-class InvalidTransition(Exception):
-    pass
+class InvalidTransition(InternalError):
+    """An event the table does not allow in this state: a bug of ours (``internal-error``)."""
 
 
 def next_state(state: State, event: Event, *, signed: bool = False) -> State:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -249,12 +248,6 @@ class Store:
             )
         return self.get(int(drop_id))  # type: ignore[arg-type]
 
-    def delete(self, drop_id: int) -> None:
-        self._cache.pop(drop_id, None)
-        with self.db.conn:
-            self.db.execute("DELETE FROM transitions WHERE drop_id = ?", [drop_id])
-            self.db.execute("DELETE FROM drops WHERE id = ?", [drop_id])
-
     # -- reads -------------------------------------------------------------
     def get(self, drop_id: int) -> Drop:
         cached = self._cache.get(drop_id)
@@ -305,7 +298,3 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
-
-
-def now_wall() -> float:
-    return time.time()

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import socket
 import ssl
 from collections.abc import Iterable, Iterator, Mapping
@@ -41,6 +40,7 @@ from econnector.errors import (
     VaultRejected,
     VaultUnavailable,
 )
+from econnector.matricule import mask_text
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -58,13 +58,13 @@ __all__ = [
 LOCAL_TOKEN = "econnector-local-vault"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=60.0, pool=5.0)
 _DIGITAL_STATUSES = frozenset({"green", "blue", "red"})
-_THIRTEEN_DIGITS = re.compile(r"(?<![0-9])[0-9]{13}(?![0-9])")
 _MAX_DETAIL = 300
 
 
 def _redact(text: str) -> str:
-    """``text`` with anything shaped like a matricule (13 digits) masked."""
-    return _THIRTEEN_DIGITS.sub("*************", text)
+    """``text`` with anything shaped like a matricule (13 digits) masked, no digit kept:
+    this text leaves for error files, ``check-config`` and httpx's log lines."""
+    return mask_text(text, reveal=False)
 
 
 class _RedactMatricules(logging.Filter):

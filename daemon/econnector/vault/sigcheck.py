@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asn1crypto import cms
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import load_der_x509_certificate
@@ -346,7 +346,7 @@ def _verified(mm: mmap.mmap) -> bool:
     try:
         der = bytes.fromhex(mm[b + 1 : c - 1].decode("ascii"))
         return _cms_verifies(der, mm, b, c)
-    except (ValueError, TypeError, KeyError, InvalidSignature):
+    except (ValueError, TypeError, KeyError, InvalidSignature, UnsupportedAlgorithm):
         return False
 
 
@@ -409,7 +409,14 @@ def _cms_verifies(der: bytes, mm: mmap.mmap, b: int, c: int) -> bool:
     if algo_name == "rsassa_pss" and isinstance(public_key, rsa.RSAPublicKey):
         params = algo["parameters"]
         pss_hash = params["hash_algorithm"]["algorithm"].native
-        if pss_hash not in _HASHES:
+        mgf = params["mask_gen_algorithm"]
+        # Only MGF1 over the same hash is checked here; any other parameters go to pyHanko.
+        if (
+            pss_hash not in _HASHES
+            or mgf["algorithm"].native != "mgf1"
+            or mgf["parameters"]["algorithm"].native != pss_hash
+            or params["trailer_field"].native != "trailer_field_bc"
+        ):
             return False
         public_key.verify(
             signature, to_verify,
