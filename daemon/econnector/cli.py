@@ -207,10 +207,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
+    from .receipts import iso
+
+    return None if ts is None else iso(ts)
 
 
 def _doc_json(d: Any) -> dict[str, Any]:

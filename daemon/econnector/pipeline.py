@@ -54,6 +54,7 @@ from .errors import (
     Transient,
     render,
 )
+from .receipts import iso
 from .schedule import DueQueue
 from .signer import (
     DIGEST,
@@ -100,10 +101,6 @@ STORAGE_ERRNOS = frozenset({
 })
 
 
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
-    )
 
 
 @dataclass(slots=True)
@@ -315,18 +312,10 @@ class Pipeline:
         return False
 
     def _ca_mtime(self) -> float | None:
-        ca = self.cfg.vault.ca_bundle if self.cfg.vault.kind == "http" else None
-        try:
-            return ca.stat().st_mtime if ca is not None else None
-        except OSError:
-            return None
+        return _mtime(self.cfg.vault.ca_bundle if self.cfg.vault.kind == "http" else None)
 
     def _token_mtime(self) -> float | None:
-        tf = self.cfg.vault.token_file
-        try:
-            return tf.stat().st_mtime if tf is not None else None
-        except OSError:
-            return None
+        return _mtime(self.cfg.vault.token_file)
 
     def _clean_temp(self, folder: Path) -> None:
         """Remove our own temp files left by a crash (names we create: ``.*.tmp``)."""
@@ -1644,6 +1633,14 @@ def _contract_name(name: str) -> contract.Name | None:
 
 def _file_id(st: readiness.Stat) -> safeopen.FileId:
     return safeopen.FileId(st.dev, st.ino, st.size, st.mtime_ns)
+
+
+def _mtime(path: Path | None) -> float | None:
+    """A watched file's mtime (token, CA bundle); None when absent or unreadable."""
+    try:
+        return path.stat().st_mtime if path is not None else None
+    except OSError:
+        return None
 
 
 def _console(line: str) -> None:

@@ -11,12 +11,17 @@ local time with the offset, in each language's usual date order.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from . import matricule
 from .messages import STATE_TEXTS
+
+
+def iso(ts: float) -> str:
+    """An epoch time as the files write it: ISO 8601, UTC, whole seconds, ``Z``."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 LOCAL_ZONE: Final = ZoneInfo("Europe/Luxembourg")  # tzdata is a dependency: no system zones
 _DATE_FORMATS: Final = {"fr": "%d/%m/%Y %H:%M:%S", "de": "%d.%m.%Y %H:%M:%S",
