@@ -2,14 +2,14 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml vault/pyproject.toml testsupport/pyproject.toml | cksum | cut -d' ' -f1)
 DATA   ?= data
 
 .PHONY: run test lint typecheck unit e2e demo-drop deps clean bench
 
 # One installation at a time: a second make (`make demo-drop` while `make run` is
 # still installing) waits for the first on a lock, then finds the stamp and goes on.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml vault/pyproject.toml testsupport/pyproject.toml
 	@mkdir -p $(VENV); exec 9>$(VENV)/.install.lock; \
 	if command -v flock >/dev/null && ! flock -n 9; then \
 	  echo "econnector: another make is installing into $(VENV)/; waiting for it to finish"; \
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	sh service/install-deps.sh python; \
 	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
 	$(PY) -m pip install --quiet --upgrade pip; \
-	$(PY) -m pip install --quiet -e '.[test]'; \
+	$(PY) -m pip install --quiet -e ./vault -e ./testsupport -e '.[local,test]'; \
 	rm -f $(VENV)/.installed-*; \
 	touch $@
 

@@ -36,8 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import httpx  # noqa: E402
-
-from daemonutil import (  # noqa: E402
+from econnector_testsupport.daemon import (  # noqa: E402
     PROVIDER,
     drop,
     econnector_cmd,
@@ -48,7 +47,7 @@ from daemonutil import (  # noqa: E402
     wait_for,
     write_config,
 )
-from vaultutil import running_vault, subprocess_env, unsigned_pdf  # noqa: E402
+from econnector_testsupport.vault import running_vault, subprocess_env, unsigned_pdf  # noqa: E402
 
 
 def vault_documents(base_url: str, token: str) -> Counter[str]:

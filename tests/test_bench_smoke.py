@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from daemonutil import require_tool
-from vaultutil import subprocess_env
+from econnector_testsupport.daemon import require_tool
+from econnector_testsupport.vault import subprocess_env
 
 pytestmark = pytest.mark.e2e
 

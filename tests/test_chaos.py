@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from vaultutil import subprocess_env
+from econnector_testsupport.vault import subprocess_env
 
 pytestmark = pytest.mark.e2e
 

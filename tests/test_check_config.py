@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     econnector_cmd,
     make_identity,
@@ -21,8 +20,9 @@ from daemonutil import (
     running_daemon,
     write_config,
 )
+from econnector_testsupport.vault import free_port, make_tls, running_vault, subprocess_env
+
 from econnector import testid
-from vaultutil import free_port, make_tls, running_vault, subprocess_env
 
 IS_ROOT = os.geteuid() == 0
 

@@ -21,8 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     SECOND_PROVIDER,
     drop,
@@ -33,11 +32,12 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import subprocess_env, unsigned_pdf
+
 from econnector import testid
 from econnector.errors import CATALOG
-from econnector.store import Store
+from econnector.statestore import Store
 from test_i18n import english_words
-from vaultutil import subprocess_env, unsigned_pdf
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
 

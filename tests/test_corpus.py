@@ -12,9 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from pyhanko.pdf_utils.misc import PdfReadError
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     assert_pdfsig_last_valid,
     drop,
@@ -24,8 +22,10 @@ from daemonutil import (
     sidecar,
     write_config,
 )
+from econnector_testsupport.vault import running_vault
+from pyhanko.pdf_utils.misc import PdfReadError
+
 from econnector.errors import CATALOG
-from vaultutil import running_vault
 
 pytestmark = [pytest.mark.e2e, pytest.mark.corpus]
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     assert_pdfsig_last_valid,
     drop,
     econnector_cmd,
@@ -25,8 +24,9 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import VaultProcess, running_vault, subprocess_env, unsigned_pdf
+
 from econnector.crashpoints import POINTS
-from vaultutil import VaultProcess, running_vault, subprocess_env, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     econnector_cmd,
@@ -21,7 +20,7 @@ from daemonutil import (
     sidecar,
     write_config,
 )
-from vaultutil import make_tls, running_vault, subprocess_env, unsigned_pdf
+from econnector_testsupport.vault import make_tls, running_vault, subprocess_env, unsigned_pdf
 
 
 def credentials_dir(folder: Path, secrets: dict[str, str]) -> Path:

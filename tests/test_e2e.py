@@ -12,8 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     Daemon,
     assert_pdfsig_last_valid,
@@ -26,9 +25,10 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, unsigned_pdf
+
 from econnector import names
 from econnector.testid import TestIdentity
-from vaultutil import VaultProcess, make_tls, running_vault, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     make_identity,
@@ -31,9 +30,10 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import unsigned_pdf
+
 from econnector import filemodes
 from econnector.config import Folders
-from vaultutil import unsigned_pdf
 
 IS_ROOT = os.geteuid() == 0
 

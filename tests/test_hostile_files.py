@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     Daemon,
     drop,
@@ -38,12 +37,13 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import free_port, running_vault, subprocess_env, unsigned_pdf
+
 from econnector import names, safeopen, signer, signworker
-from econnector.daemon import make_vault_client
 from econnector.pipeline import Pipeline
-from econnector.store import Store
+from econnector.statestore import Store
 from econnector.testid import TestIdentity
-from vaultutil import free_port, running_vault, subprocess_env, unsigned_pdf
+from econnector.vault_transport import make_vault_client
 
 pytestmark = pytest.mark.e2e
 

@@ -46,10 +46,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     Daemon,
     drop,
@@ -59,10 +56,13 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import running_vault, unsigned_pdf
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
 from econnector import contract
 from econnector.contract import DocumentMeta, parse_sidecar
 from econnector.errors import CATALOG, SidecarError
-from vaultutil import running_vault, unsigned_pdf
 
 PROVIDERS = ["90812100"]
 TODAY = date(2026, 11, 25)

@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     Daemon,
     drop,
@@ -25,10 +24,11 @@ from daemonutil import (
     sidecar,
     write_config,
 )
+from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, unsigned_pdf
+
 from econnector import contract, messages, receipts
 from econnector.errors import CATALOG, SidecarError, render
 from econnector.testid import TestIdentity
-from vaultutil import VaultProcess, make_tls, running_vault, unsigned_pdf
 
 LANGS = ("fr", "de", "en")
 MATRICULE = "1893120105732"

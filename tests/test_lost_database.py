@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     econnector_cmd,
@@ -19,8 +18,9 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import free_port, running_vault, subprocess_env, unsigned_pdf
+
 from test_crash_points import vault_records
-from vaultutil import free_port, running_vault, subprocess_env, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 

@@ -6,15 +6,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     assert_pdfsig_last_valid,
     econnector_cmd,
     pyhanko_status,
     running_daemon,
     wait_for,
 )
-from vaultutil import subprocess_env
+from econnector_testsupport.vault import subprocess_env
 
 pytestmark = pytest.mark.e2e
 

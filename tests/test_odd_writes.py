@@ -30,8 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     Daemon,
     drop,
@@ -41,9 +40,10 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import unsigned_pdf
+
 from econnector import names
 from econnector.testid import TestIdentity
-from vaultutil import unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from econnector_testsupport.vault import unsigned_pdf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyhanko.pdf_utils import generic
@@ -18,7 +19,6 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from econnector import pdfpolicy, signer, signworker
 from econnector.errors import CATALOG
 from econnector.testid import TestIdentity, make_identity
-from vaultutil import unsigned_pdf
 
 PC = "90812100"
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from econnector_testsupport.daemon import PROVIDER, drop, inprocess_config, make_identity, sidecar
+from econnector_testsupport.vault import unsigned_pdf
 
-from daemonutil import PROVIDER, drop, inprocess_config, make_identity, sidecar
 from econnector import safeopen, signer, signworker
-from econnector.daemon import make_vault_client
 from econnector.pipeline import Pipeline
-from econnector.store import Store
-from vaultutil import unsigned_pdf
+from econnector.statestore import Store
+from econnector.vault_transport import make_vault_client
 
 
 class LockedThenReadablePool:

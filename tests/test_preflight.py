@@ -14,13 +14,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from econnector_testsupport.vault import (
+    PROVIDER,
+    TlsFiles,
+    VaultProcess,
+    free_port,
+    make_tls,
+    running_vault,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from econnector.vault_client import LOCAL_TOKEN, VaultClient, local_transport, preflight
-from vaultutil import PROVIDER, TlsFiles, VaultProcess, free_port, make_tls, running_vault
+from econnector.vault_client import VaultClient, preflight
+from econnector.vault_transport import LOCAL_TOKEN, local_transport
 
 OTHER_PROVIDER = "90812200"
 

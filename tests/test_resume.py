@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     econnector_cmd,
@@ -21,7 +20,7 @@ from daemonutil import (
     wait_for,
     write_config,
 )
-from vaultutil import free_port, running_vault, subprocess_env, unsigned_pdf
+from econnector_testsupport.vault import free_port, running_vault, subprocess_env, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     SECOND_PROVIDER,
     Daemon,
@@ -32,8 +31,9 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import unsigned_pdf
+
 from econnector import testid
-from vaultutil import unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 

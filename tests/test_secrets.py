@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     econnector_cmd,
@@ -21,8 +20,9 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import subprocess_env, unsigned_pdf
+
 from econnector import hardening
-from vaultutil import subprocess_env, unsigned_pdf
 
 IS_ROOT = os.geteuid() == 0
 LINUX = sys.platform.startswith("linux")

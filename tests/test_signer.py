@@ -9,13 +9,13 @@ import signal
 from pathlib import Path
 
 import pytest
+from econnector_testsupport.vault import unsigned_pdf
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from econnector import pdfpolicy, signer, signworker
 from econnector.testid import TestIdentity, make_identity
-from vaultutil import unsigned_pdf
 
 PC = "90812100"
 

@@ -9,8 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     econnector_cmd,
@@ -19,7 +18,7 @@ from daemonutil import (
     sidecar,
     write_config,
 )
-from vaultutil import subprocess_env, unsigned_pdf
+from econnector_testsupport.vault import subprocess_env, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 

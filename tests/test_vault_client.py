@@ -17,6 +17,17 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from econnector_testsupport.vault import (
+    MATRICULE,
+    PROVIDER,
+    VaultProcess,
+    free_port,
+    make_tls,
+    metadata,
+    running_vault,
+    signed_pdf,
+    unsigned_pdf,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,26 +43,14 @@ from econnector.errors import (
     VaultUnavailable,
 )
 from econnector.vault_client import (
-    LOCAL_TOKEN,
     Delivery,
     VaultClient,
     error_for_response,
     idempotency_key,
-    local_transport,
     retry_after_seconds,
     tls_verify_failure,
 )
-from vaultutil import (
-    MATRICULE,
-    PROVIDER,
-    VaultProcess,
-    free_port,
-    make_tls,
-    metadata,
-    running_vault,
-    signed_pdf,
-    unsigned_pdf,
-)
+from econnector.vault_transport import LOCAL_TOKEN, local_transport
 
 RED = "1990010112345"
 T = TypeVar("T")

@@ -21,12 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from econnector.errors import VaultUnavailable
-from econnector.vault.faults import is_loopback_host
-from econnector.vault.store import quarter_of
-from econnector.vault_client import Delivery, VaultClient, idempotency_key
-from vaultutil import (
+from econnector_testsupport.vault import (
     MATRICULE,
     TlsFiles,
     VaultProcess,
@@ -42,6 +37,11 @@ from vaultutil import (
     subprocess_env,
     verify_for,
 )
+from econnector_vault.faults import is_loopback_host
+from econnector_vault.store import quarter_of
+
+from econnector.errors import VaultUnavailable
+from econnector.vault_client import Delivery, VaultClient, idempotency_key
 
 SHORT = 0.5  # the client's read timeout when a fault should make it give up
 _providers = itertools.count(1)

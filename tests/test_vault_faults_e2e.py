@@ -8,8 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     drop,
     make_identity,
     running_daemon,
@@ -17,8 +16,7 @@ from daemonutil import (
     wait_for,
     write_config,
 )
-from test_crash_points import vault_records
-from vaultutil import (
+from econnector_testsupport.vault import (
     TEST_PROVIDERS,
     VaultProcess,
     add_fault,
@@ -28,6 +26,8 @@ from vaultutil import (
     running_vault,
     unsigned_pdf,
 )
+
+from test_crash_points import vault_records
 
 pytestmark = pytest.mark.e2e
 

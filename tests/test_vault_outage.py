@@ -9,8 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from daemonutil import (
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     make_identity,
@@ -20,8 +19,9 @@ from daemonutil import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.vault import free_port, running_vault, unsigned_pdf
+
 from test_crash_points import vault_records
-from vaultutil import free_port, running_vault, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 

@@ -24,10 +24,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from econnector_testsupport.vault import PROVIDER, VaultProcess, running_vault, signed_pdf
 from schemathesis.engine import Status, from_schema
 from schemathesis.engine import events as st_events
-
-from vaultutil import PROVIDER, VaultProcess, running_vault, signed_pdf
 
 pytestmark = pytest.mark.e2e
 

@@ -29,14 +29,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
-
-from daemonutil import require_tool
-from econnector.errors import Held
-from econnector.vault import sigcheck
-from econnector.vault.app import json_too_deep, loggable_path
-from econnector.vault.store import StoreError, VaultStore, check_pdf_signature
-from econnector.vault_client import LOCAL_TOKEN, VaultClient, idempotency_key, local_transport
-from vaultutil import (
+from econnector_testsupport.daemon import require_tool
+from econnector_testsupport.vault import (
     MATRICULE,
     REPO,
     TlsFiles,
@@ -51,6 +45,13 @@ from vaultutil import (
     unsigned_pdf,
     verify_for,
 )
+from econnector_vault import sigcheck
+from econnector_vault.app import json_too_deep, loggable_path
+from econnector_vault.store import StoreError, VaultStore, check_pdf_signature
+
+from econnector.errors import Held
+from econnector.vault_client import VaultClient, idempotency_key
+from econnector.vault_transport import LOCAL_TOKEN, local_transport
 
 PRACTICE_A = "90812100"
 PRACTICE_B = "90555500"

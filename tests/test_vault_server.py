@@ -19,12 +19,8 @@ import httpx
 import jsonschema
 import pytest
 import yaml
-
-from daemonutil import econnector_cmd
-from econnector.errors import Held
-from econnector.vault.store import quarter_of, validate_metadata
-from econnector.vault_client import VaultClient
-from vaultutil import (
+from econnector_testsupport.daemon import econnector_cmd
+from econnector_testsupport.vault import (
     MATRICULE,
     PROVIDER,
     TlsFiles,
@@ -37,6 +33,10 @@ from vaultutil import (
     subprocess_env,
     unsigned_pdf,
 )
+from econnector_vault.store import quarter_of, validate_metadata
+
+from econnector.errors import Held
+from econnector.vault_client import VaultClient
 
 RED = "1990010112345"
 BLUE = "1990010154321"

@@ -10,12 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from econnector_testsupport.vault import (
+    add_document_timestamp,
+    sign_pdf,
+    signing_identity,
+    unsigned_pdf,
+)
+from econnector_vault import sigcheck
+from econnector_vault.store import StoreError, check_pdf_signature, check_with_pyhanko
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from econnector.vault import sigcheck
-from econnector.vault.store import StoreError, check_pdf_signature, check_with_pyhanko
-from vaultutil import add_document_timestamp, sign_pdf, signing_identity, unsigned_pdf
 
 
 @pytest.fixture(scope="module")

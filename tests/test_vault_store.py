@@ -14,19 +14,7 @@ from typing import Any
 import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from econnector.vault.store import (
-    REFERENCE_FEES,
-    StoreError,
-    VaultStore,
-    parse_quarter,
-    quarter_of,
-    signature_problem,
-    validate_metadata,
-)
-from vaultutil import (
+from econnector_testsupport.vault import (
     MATRICULE,
     PROVIDER,
     add_document_timestamp,
@@ -36,6 +24,17 @@ from vaultutil import (
     signing_identity,
     unsigned_pdf,
 )
+from econnector_vault.store import (
+    REFERENCE_FEES,
+    StoreError,
+    VaultStore,
+    parse_quarter,
+    quarter_of,
+    signature_problem,
+    validate_metadata,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,22 @@ from typing import Any
 
 import httpx
 import pytest
-
-from daemonutil import Daemon, drop, make_identity, running_daemon, sidecar, wait_for, write_config
-from vaultutil import VaultProcess, make_tls, running_vault, unsigned_pdf, verify_for
+from econnector_testsupport.daemon import (
+    Daemon,
+    drop,
+    make_identity,
+    running_daemon,
+    sidecar,
+    wait_for,
+    write_config,
+)
+from econnector_testsupport.vault import (
+    VaultProcess,
+    make_tls,
+    running_vault,
+    unsigned_pdf,
+    verify_for,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -8,10 +8,17 @@ import time
 from pathlib import Path
 
 import pytest
+from econnector_testsupport.daemon import (
+    PROVIDER,
+    drop,
+    make_identity,
+    running_daemon,
+    sidecar,
+    write_config,
+)
+from econnector_testsupport.vault import unsigned_pdf
 
-from daemonutil import PROVIDER, drop, make_identity, running_daemon, sidecar, write_config
 from econnector.watcher import WATCHDOG_INOTIFY_LOGGER, Watcher
-from vaultutil import unsigned_pdf
 
 
 class Pokes:

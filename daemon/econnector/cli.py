@@ -72,14 +72,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     instancelock.acquire(cfg.folders.work)
     # A missing outbox or inbox is said once, by the daemon, which watches for it.
     filemodes.set_policy(filemodes.policy_for(cfg.folders, config.folder_gid(cfg)))
-    from . import daemon, logs
+    from . import logs, runtime
 
     try:
         logs.configure(cfg.log_file, cfg.log_level)
     except OSError as e:  # checked above; this is what changed in between
         raise ConfigError(f"cannot open the log file {cfg.log_file} ({e.strerror or e})",
                           "logging.file") from None
-    return asyncio.run(daemon.serve(cfg))
+    return asyncio.run(runtime.serve(cfg))
 
 
 # -- check-config --------------------------------------------------------------------------
@@ -157,8 +157,8 @@ def check_identity(ident: Identity, now: dt.datetime) -> tuple[str, str | None, 
 def vault_problems(cfg: Config, timeout: float = VAULT_CHECK_TIMEOUT) -> list[str]:
     """Ask the vault: ``/v1/health`` and one authenticated call (vault_client.preflight);
     one line per problem (unreachable, TLS verification failed, token refused)."""
-    from .daemon import make_vault_client
     from .vault_client import preflight
+    from .vault_transport import make_vault_client
 
     async def ask() -> list[str]:
         client = make_vault_client(cfg)
@@ -329,7 +329,7 @@ def document_lines(counts: dict[str, int], waiting: list[Any], rows: list[Any],
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .instancelock import holder
-    from .store import Store
+    from .statestore import Store
 
     cfg = _load(args)
     db = cfg.folders.work / "state.sqlite"
@@ -367,8 +367,12 @@ def _daemon_health(work: Path) -> dict[str, Any]:
 
 
 def cmd_vault(args: argparse.Namespace, rest: list[str]) -> int:
-    from .vault import server
-
+    try:
+        from econnector_vault import server
+    except ImportError:
+        print("econnector: the reference vault is not installed; "
+              "install 'econnector[local]' (make run does)", file=sys.stderr)
+        return EXIT_CONFIG
     return server.main(rest)
 
 

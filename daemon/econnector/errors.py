@@ -17,6 +17,8 @@ Exception tree::
     │   ├── VaultUnavailable        network, 5xx, 429, timeouts
     │   └── FileBusy                locked or unreadable for now
     ├── Held                        waits for a person (reason in ``code``)
+    │   ├── IdentityHeld            one doctor's key cannot sign now
+    │   └── VaultHeld               the vault refuses us all (credentials, TLS)
     ├── PatientOptedOut             final, not an error: the vault will never take it
     └── InternalError               a bug of ours (``internal-error``): keep the document
         └── states.InvalidTransition   an event the state table does not allow
@@ -505,7 +507,18 @@ class FileBusy(Transient):
 
 
 class Held(EconnectorError):
-    """Waits for a person; the code is the hold reason."""
+    """Waits for a person; the code is the hold reason. Never raised itself: the
+    two kinds below are released by different events."""
+
+
+class IdentityHeld(Held):
+    """One doctor's key cannot sign now (locked, certificate expired or not yet
+    valid): only that doctor's documents wait; released when the identity can sign."""
+
+
+class VaultHeld(Held):
+    """The vault refuses every request of ours (credentials, TLS trust): all
+    deliveries wait; released when the vault gate opens again."""
 
 
 class PatientOptedOut(EconnectorError):

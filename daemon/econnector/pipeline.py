@@ -48,6 +48,7 @@ from .errors import (
     EconnectorError,
     FileBusy,
     Held,
+    IdentityHeld,
     PatientOptedOut,
     PdfError,
     Rejected,
@@ -67,9 +68,9 @@ from .signer import (
     validity,
 )
 from .states import TERMINAL, Event, State
-from .store import Drop, Store
+from .statestore import Drop, Store
 from .vault_client import VaultClient, idempotency_key
-from .vaultgate import GateState, VaultGate
+from .vault_gate import GateState, VaultGate
 
 log = structlog.get_logger("econnector.pipeline")
 
@@ -119,7 +120,7 @@ class Identities:
     locked: dict[str, str] = field(default_factory=dict)  # provider -> reason detail
     secrets: dict[str, bytes] = field(default_factory=dict)
     # The key opens but the certificate must not sign now (expired, not yet valid).
-    invalid: dict[str, tuple[SignerInfo, Held]] = field(default_factory=dict)
+    invalid: dict[str, tuple[SignerInfo, IdentityHeld]] = field(default_factory=dict)
 
     def blocked(self) -> list[str]:
         """Provider codes that cannot sign now, for whatever reason."""
@@ -1010,7 +1011,7 @@ class Pipeline:
             if pc in self.ids.invalid:  # expired or not yet valid: never signed with
                 return self._hold(d, self.ids.invalid[pc][1])
             if pc not in self.ids.unlocked:
-                return self._hold(d, Held("identity-locked", provider=pc,
+                return self._hold(d, IdentityHeld("identity-locked", provider=pc,
                                           detail=self.ids.locked.get(pc, "locked")))
             job = SignJob(
                 provider_code=pc, src=str(self.outbox / d.pdf_name), dst=str(dst),
@@ -1027,7 +1028,8 @@ class Pipeline:
                     self.signing_in_flight -= 1
             if not out.ok:
                 if out.code == "identity-locked":
-                    return self._hold(d, Held("identity-locked", provider=pc, detail="worker"))
+                    return self._hold(
+                        d, IdentityHeld("identity-locked", provider=pc, detail="worker"))
                 if out.code == "file-busy":
                     return self._retry_later(d, FileBusy("file-busy", **out.params))
                 return self._reject(d, PdfError(out.code, **out.params))

@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from .errors import Held
+from .errors import IdentityHeld
 from .hardening import child_env
 
 SIGNATURE_LEVEL = "PAdES-B-B"
@@ -49,17 +49,17 @@ class SignerInfo:
 EXPIRY_WARNING_DAYS = 30
 
 
-def validity(info: SignerInfo, now: datetime) -> Held | None:
+def validity(info: SignerInfo, now: datetime) -> IdentityHeld | None:
     """Why this certificate must not sign at ``now`` (``certificate-expired`` or
     ``certificate-not-yet-valid``), or None. A pure decision: the daemon holds the
     doctor's documents on it and ``check-config`` fails on it."""
     after = datetime.fromisoformat(info.not_after)
     before = datetime.fromisoformat(info.not_before) if info.not_before else None
     if now >= after:
-        return Held("certificate-expired", provider=info.provider_code,
+        return IdentityHeld("certificate-expired", provider=info.provider_code,
                     not_after=info.not_after, not_before=info.not_before)
     if before is not None and now < before:
-        return Held("certificate-not-yet-valid", provider=info.provider_code,
+        return IdentityHeld("certificate-not-yet-valid", provider=info.provider_code,
                     not_after=info.not_after, not_before=info.not_before)
     return None
 
@@ -74,7 +74,7 @@ def read_identity(provider_code: str, path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as e:
-        raise Held("identity-locked", provider=provider_code, detail=e.strerror) from None
+        raise IdentityHeld("identity-locked", provider=provider_code, detail=e.strerror) from None
 
 
 def identity_info(provider_code: str, path: Path, passphrase: bytes) -> SignerInfo:
@@ -85,7 +85,7 @@ def identity_info(provider_code: str, path: Path, passphrase: bytes) -> SignerIn
     except (ValueError, TypeError):
         key = cert = None
     if key is None or cert is None:
-        raise Held(
+        raise IdentityHeld(
             "identity-locked", provider=provider_code, detail="wrong passphrase or damaged key"
         ) from None
     return describe(provider_code, cert)

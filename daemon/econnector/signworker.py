@@ -36,7 +36,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
 
 from . import fsio, pdfpolicy, safeopen
-from .errors import EconnectorError, Held, PdfError
+from .errors import EconnectorError, IdentityHeld, PdfError
 from .hardening import harden_worker
 from .signer import DIGEST, SignJob, SignOutcome, read_identity
 
@@ -68,7 +68,7 @@ def load_signer(provider_code: str, pkcs12: Path, passphrase: bytes) -> HeldKeyS
         # so take its parts and keep the parsed key in a HeldKeySigner.
         plain = signers.SimpleSigner.load_pkcs12_data(data, other_certs=(), passphrase=passphrase)
     except (ValueError, TypeError):
-        raise Held(
+        raise IdentityHeld(
             "identity-locked", provider=provider_code, detail="wrong passphrase or damaged key"
         ) from None
     held = HeldKeySigner(
@@ -90,7 +90,7 @@ def init_worker(identities: Sequence[tuple[str, str, bytes]], memory_mb: int) ->
     for provider_code, path, passphrase in identities:
         # If one fails here its jobs answer identity-locked (the main process
         # checked it already, so this takes a file changed in between).
-        with contextlib.suppress(Held):
+        with contextlib.suppress(IdentityHeld):
             _SIGNERS[provider_code] = load_signer(provider_code, Path(path), passphrase)
 
 
@@ -125,7 +125,7 @@ IN_MEMORY_BYTES = 8 * 1024 * 1024
 def _sign(job: SignJob) -> SignOutcome:
     signer = _SIGNERS.get(job.provider_code)
     if signer is None:
-        raise Held("identity-locked", provider=job.provider_code, detail="not loaded")
+        raise IdentityHeld("identity-locked", provider=job.provider_code, detail="not loaded")
     tmp = f"{job.dst}.{secrets.token_hex(4)}.tmp"
     try:
         expect = safeopen.FileId(*job.expect) if job.expect else None

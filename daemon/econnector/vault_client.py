@@ -35,8 +35,8 @@ from econnector.errors import (
     ConfigError,
     EconnectorError,
     FileBusy,
-    Held,
     PatientOptedOut,
+    VaultHeld,
     VaultRejected,
     VaultUnavailable,
 )
@@ -44,18 +44,15 @@ from econnector.matricule import mask_text
 
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "LOCAL_TOKEN",
     "Delivery",
     "VaultClient",
     "error_for_response",
     "idempotency_key",
-    "local_transport",
     "preflight",
     "retry_after_seconds",
     "tls_verify_failure",
 ]
 
-LOCAL_TOKEN = "econnector-local-vault"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=60.0, pool=5.0)
 _DIGITAL_STATUSES = frozenset({"green", "blue", "red"})
 _MAX_DETAIL = 300
@@ -122,7 +119,7 @@ def error_for_response(
     """The econnector error for a non-success vault answer (pure: no I/O)."""
     p = dict(problem or {})
     if status in (401, 403):
-        return Held("vault-unauthorized", status=status)
+        return VaultHeld("vault-unauthorized", status=status)
     if status == 409:
         return VaultRejected("vault-conflict", status=status, vault_code=p.get("code"))
     if status == 413:
@@ -193,11 +190,11 @@ def tls_verify_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _transport_error(exc: httpx.HTTPError) -> VaultUnavailable | Held:
+def _transport_error(exc: httpx.HTTPError) -> VaultUnavailable | VaultHeld:
     """Network trouble is transient; a certificate that fails verification is a misconfiguration."""
     tls = tls_verify_failure(exc)
     if tls is not None:
-        return Held("vault-tls", detail=tls)
+        return VaultHeld("vault-tls", detail=tls)
     if isinstance(exc, httpx.TimeoutException):
         what = f"timeout ({type(exc).__name__})"
     else:
@@ -442,30 +439,3 @@ async def preflight(client: VaultClient, provider_codes: Iterable[str] = ()) -> 
 
 
 # -- the local vault ------------------------------------------------------------------------------
-
-
-class _LocalTransport(httpx.ASGITransport):
-    """ASGI transport that also closes the store's database connections on close."""
-
-    def __init__(self, data_dir: Path, provider_codes: Iterable[str]) -> None:
-        from econnector.vault.app import create_app
-        from econnector.vault.store import VaultStore
-
-        codes = frozenset(provider_codes)
-        self._store = VaultStore(Path(data_dir))
-        super().__init__(app=create_app(self._store, {LOCAL_TOKEN: codes}, None))
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        self._store.close()
-
-
-def local_transport(data_dir: Path, provider_codes: Iterable[str]) -> httpx.AsyncBaseTransport:
-    """The ``local`` vault kind: the reference vault app in-process over ``data_dir``.
-
-    Use with ``VaultClient("http://vault.local", LOCAL_TOKEN, transport=...)``;
-    the daemon then runs exactly the server's code path without a socket. The
-    internal token acts only for ``provider_codes`` (the configured identities),
-    exactly as a server's token file would bind it.
-    """
-    return _LocalTransport(data_dir, provider_codes)

@@ -1,12 +1,12 @@
 """Run the reference vault over HTTP(S) with uvicorn: one process, no reload.
 
 ``econnector vault serve`` calls :func:`serve`; ``python -m
-econnector.vault.server`` runs :func:`main`. Bad startup input (token file,
+econnector_vault.server`` runs :func:`main`. Bad startup input (token file,
 TLS files, patients file, data folder) ends with exit code 2 and one line on
 stderr, never a traceback, so service managers show the reason. SIGTERM shuts
 down gracefully and exits 0.
 
-Slow clients are bounded by :mod:`econnector.vault.slowguard`: at start the
+Slow clients are bounded by :mod:`econnector_vault.slowguard`: at start the
 soft open-file limit is raised to the hard limit and the connection bound is
 sized below it.
 """
@@ -30,9 +30,9 @@ import uvicorn
 import yaml
 from starlette.types import ASGIApp
 
-from econnector.vault import slowguard
-from econnector.vault.app import DIGITAL_STATUSES, create_app
-from econnector.vault.store import (
+from econnector_vault import slowguard
+from econnector_vault.app import DIGITAL_STATUSES, create_app
+from econnector_vault.store import (
     DEFAULT_MAX_DOCUMENT_BYTES,
     VaultStore,
     is_matricule,
@@ -214,12 +214,12 @@ def serve(
     """Serve the vault API until SIGTERM/SIGINT; the process exit code.
 
     ``enable_faults`` adds the fault-injection control API (tests only; see
-    :mod:`econnector.vault.faults`) and is refused unless ``host`` is loopback.
+    :mod:`econnector_vault.faults`) and is refused unless ``host`` is loopback.
     ``max_connections`` (default: 4096, or less when the open-file limit is
     lower) is where 503 answers start; see :mod:`.slowguard` for the timeouts.
     """
     if enable_faults:
-        from econnector.vault import faults
+        from econnector_vault import faults
     store: VaultStore | None = None
     try:
         if enable_faults and not faults.is_loopback_host(host):

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from econnector import config, matricule, testid
-from vaultutil import VaultProcess, subprocess_env
+from econnector_testsupport.vault import VaultProcess, subprocess_env
 
 PROVIDER = "90812100"
 SECOND_PROVIDER = "90555500"

@@ -31,8 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from econnector.testid import make_ca
 
-REPO = Path(__file__).resolve().parents[1]
-DAEMON_SRC = REPO / "daemon"
+REPO = Path(__file__).resolve().parents[2]
 PROVIDER = "90812100"
 MATRICULE = "1984123112345"
 # The provider codes the default test tokens act for: every code the test suite
@@ -271,15 +270,12 @@ def free_port() -> int:
 
 def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(DAEMON_SRC), env.get("PYTHONPATH", "")) if p
-    )
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
 def server_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "econnector.vault.server", *args]
+    return [sys.executable, "-m", "econnector_vault.server", *args]
 
 
 @dataclass
@@ -345,7 +341,7 @@ def running_vault(
     extra_args: Sequence[str] = (),
     nofile_soft: int | None = None,
 ) -> Iterator[VaultProcess]:
-    """The real ``python -m econnector.vault.server`` on a free loopback port, healthy.
+    """The real ``python -m econnector_vault.server`` on a free loopback port, healthy.
 
     ``enable_faults`` passes ``--enable-faults``: drive it with :func:`add_fault`,
     :func:`clear_faults` and :func:`fault_counts`. ``tokens`` maps each token to

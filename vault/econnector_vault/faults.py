@@ -41,8 +41,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from econnector.vault.app import loggable_path, problem, token_accepted, unauthorized
-from econnector.vault.store import FieldError
+from econnector_vault.app import loggable_path, problem, token_accepted, unauthorized
+from econnector_vault.store import FieldError
 
 __all__ = [
     "CONTROL_PATH",
@@ -77,7 +77,7 @@ _KIND_FIELDS = {
 }
 _COMMON_FIELDS = {"kind", "count", "path", "method"}
 
-_log = structlog.get_logger("econnector.vault")
+_log = structlog.get_logger("econnector_vault")
 
 
 def is_loopback_host(host: str) -> bool:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from econnector.states import Event, InvalidTransition, State
-from econnector.store import Store
+from econnector.statestore import Store
 
 
 def test_transitions_are_recorded_in_order_with_time(tmp_path: Path) -> None:

@@ -23,30 +23,13 @@ import structlog
 from .config import Config
 from .pipeline import Pipeline
 from .signer import SigningPool
-from .store import Store
-from .vault_client import LOCAL_TOKEN, VaultClient, local_transport
+from .statestore import Store
+from .vault_transport import make_vault_client
 from .watcher import Watcher
 
 log = structlog.get_logger("econnector.daemon")
 
 SHUTDOWN_DEADLINE = 10.0
-
-
-def make_vault_client(cfg: Config) -> VaultClient:
-    import httpx
-
-    timeout = httpx.Timeout(connect=5.0, read=cfg.vault.timeout, write=cfg.vault.timeout, pool=5.0)
-    if cfg.vault.kind == "local":
-        cfg.vault.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The internal token acts only for the practice's own identities, like a server's.
-        providers = [identity.provider_code for identity in cfg.identities]
-        return VaultClient("http://local-vault", LOCAL_TOKEN,
-                           transport=local_transport(cfg.vault.data_dir, providers),
-                           timeout=timeout)
-    assert cfg.vault.url is not None
-    return VaultClient(cfg.vault.url, cfg.vault.token(),
-                       ca_bundle=str(cfg.vault.ca_bundle) if cfg.vault.ca_bundle else None,
-                       timeout=timeout)
 
 
 def open_store(path: Path) -> Store:

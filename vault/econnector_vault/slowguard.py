@@ -81,7 +81,7 @@ class ConnectionLimits:
 
 
 def _overloaded() -> Any:
-    from econnector.vault.app import problem
+    from econnector_vault.app import problem
 
     return problem(
         503,

@@ -36,8 +36,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from econnector import __version__
-from econnector.vault.store import (
+from econnector_vault import __version__
+from econnector_vault.store import (
     FieldError,
     StoreError,
     VaultStore,
@@ -68,7 +68,7 @@ METADATA_MAX_DEPTH = 32
 FORM_OVERHEAD_BYTES = 1024 * 1024
 PROBLEM_TYPE_PREFIX = "urn:econnector:vault:problem:"
 
-_log = structlog.get_logger("econnector.vault")
+_log = structlog.get_logger("econnector_vault")
 # A matricule has 13 digits; a run of 11 or more is masked wherever it sits in
 # the path, so a matricule glued to other characters or cut short is not kept.
 _LONG_DIGIT_RUN = re.compile(r"[0-9]{11,}")
@@ -374,7 +374,7 @@ def create_app(
     for status in patient_map.values():
         if status not in DIGITAL_STATUSES:
             raise ValueError(f"unknown digital status {status!r}")
-    openapi_text = resources.files("econnector.vault").joinpath("openapi.yaml").read_text("utf-8")
+    openapi_text = resources.files("econnector_vault").joinpath("openapi.yaml").read_text("utf-8")
     body_limit = store.max_document_bytes + FORM_OVERHEAD_BYTES
 
     def authenticated(handler: Handler) -> Handler:

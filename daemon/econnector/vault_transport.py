@@ -1,0 +1,51 @@
+"""The one place that chooses how the daemon reaches its vault.
+
+``kind: https`` is httpx's own transport with the configured CA bundle;
+``kind: local`` is the reference vault in-process through the ``local`` extra
+(``pip install 'econnector[local]'``), imported here and nowhere else, so a
+daemon on a real vault never loads starlette, uvicorn or python-multipart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+
+from .config import Config, ConfigError
+from .vault_client import VaultClient
+
+__all__ = ["LOCAL_TOKEN", "local_transport", "make_vault_client"]
+
+# The internal token between the daemon and its embedded vault; never leaves the process.
+LOCAL_TOKEN = "econnector-local-vault"
+LOCAL_URL = "http://local-vault"
+
+
+def local_transport(data_dir: Path, provider_codes: Iterable[str]) -> httpx.AsyncBaseTransport:
+    """The reference vault app in-process over ``data_dir``, acting only for
+    ``provider_codes``. Use with ``VaultClient(LOCAL_URL, LOCAL_TOKEN, transport=...)``."""
+    try:
+        from econnector_vault.transport import LocalTransport
+    except ImportError:
+        raise ConfigError(
+            "'local' needs the embedded reference vault: install 'econnector[local]' "
+            "(make run does), or use kind 'https' with a vault url", "vault.kind",
+        ) from None
+    return LocalTransport(data_dir, LOCAL_TOKEN, provider_codes)
+
+
+def make_vault_client(cfg: Config) -> VaultClient:
+    timeout = httpx.Timeout(connect=5.0, read=cfg.vault.timeout, write=cfg.vault.timeout, pool=5.0)
+    if cfg.vault.kind == "local":
+        cfg.vault.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The internal token acts only for the practice's own identities, like a server's.
+        providers = [identity.provider_code for identity in cfg.identities]
+        return VaultClient(LOCAL_URL, LOCAL_TOKEN,
+                           transport=local_transport(cfg.vault.data_dir, providers),
+                           timeout=timeout)
+    assert cfg.vault.url is not None
+    return VaultClient(cfg.vault.url, cfg.vault.token(),
+                       ca_bundle=str(cfg.vault.ca_bundle) if cfg.vault.ca_bundle else None,
+                       timeout=timeout)
