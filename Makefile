@@ -37,7 +37,7 @@ demo-drop: $(STAMP)
 	$(VENV)/bin/econnector demo-drop -c $(DATA)/econnector.yaml
 
 lint: $(STAMP)
-	$(PY) -m ruff check daemon tests bench
+	$(PY) -m ruff check daemon vault testsupport tests bench
 	$(PY) -m mypy
 
 test: $(STAMP) deps lint

@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import httpx  # noqa: E402
+
 from econnector_testsupport.daemon import (  # noqa: E402
     PROVIDER,
     drop,

@@ -22,6 +22,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from procstats import rss_mib  # noqa: E402
+from test_crash_points import vault_records  # noqa: E402
+
 from econnector_testsupport.daemon import (  # noqa: E402
     PROVIDER,
     drop,
@@ -33,9 +36,6 @@ from econnector_testsupport.daemon import (  # noqa: E402
     write_config,
 )
 from econnector_testsupport.vault import free_port, running_vault, unsigned_pdf  # noqa: E402
-from procstats import rss_mib  # noqa: E402
-
-from test_crash_points import vault_records  # noqa: E402
 
 
 def main() -> int:

@@ -44,10 +44,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 
-from econnector_testsupport.daemon import make_identity, running_daemon, wait_for, write_config  # noqa: E402
-from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, subprocess_env  # noqa: E402
 from procstats import cpu_seconds, own_cpu_seconds, pss_mib, rss_mib  # noqa: E402
 from workload import AUTHORS, Doc, Workload, scanned_pdf  # noqa: E402
+
+from econnector_testsupport.daemon import make_identity, running_daemon, wait_for, write_config  # noqa: E402
+from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, subprocess_env  # noqa: E402
 
 
 class PeakRss:

@@ -25,6 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from econnector.demo import sample_pdf  # noqa: E402
 from econnector_testsupport.daemon import (  # noqa: E402
     PROVIDER,
     make_identity,
@@ -35,8 +36,6 @@ from econnector_testsupport.daemon import (  # noqa: E402
     write_config,
 )
 from econnector_testsupport.vault import make_tls, running_vault  # noqa: E402
-
-from econnector.demo import sample_pdf  # noqa: E402
 
 
 def invoice(i: int) -> bytes:

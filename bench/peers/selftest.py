@@ -45,7 +45,6 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(HERE))
 
-from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, verify_for  # noqa: E402
 from floor import load_all, sign_one  # noqa: E402
 from peerutil import load_config  # noqa: E402
 from workload import AUTHORS, Workload  # noqa: E402
@@ -55,6 +54,7 @@ from econnector.signworker import init_worker as _init_worker  # noqa: E402
 from econnector.signworker import sign_file  # noqa: E402
 from econnector.testid import make_identity  # noqa: E402
 from econnector.vault_client import idempotency_key  # noqa: E402
+from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, verify_for  # noqa: E402
 
 PY = sys.executable
 # Validation without trust roots logs a path-building traceback per signature; only

@@ -1,0 +1,265 @@
+"""Signing and the PDF policy, in process and through the worker pool."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from econnector import pdfpolicy, signer, signworker
+from econnector.testid import TestIdentity, make_identity
+from econnector_testsupport.vault import unsigned_pdf
+
+PC = "90812100"
+
+
+@pytest.fixture(scope="module")
+def ident(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
+    return make_identity(tmp_path_factory.mktemp("id"), PC)
+
+
+@pytest.fixture
+def loaded(ident: TestIdentity) -> None:
+    signworker._SIGNERS.clear()
+    signworker.init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
+
+
+def job(src: Path, dst: Path, max_pages: int = 100) -> signer.SignJob:
+    return signer.SignJob(PC, str(src), str(dst), max_pages, 16384, "Luxembourg")
+
+
+def with_root_entry(pdf: bytes, key: str, value: generic.PdfObject) -> bytes:
+    """``pdf`` with an extra catalog entry, as an incremental update."""
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    w.root[generic.NameObject(key)] = value
+    w.update_root()
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def action(kind: str, **extra: generic.PdfObject) -> generic.DictionaryObject:
+    d = generic.DictionaryObject({generic.NameObject("/S"): generic.NameObject(kind)})
+    for k, v in extra.items():
+        d[generic.NameObject("/" + k)] = v
+    return d
+
+
+def test_signs_incrementally_and_keeps_the_original_bytes(loaded: None, tmp_path: Path) -> None:
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("keep", pages=2))
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
+    assert out.ok and out.pages == 2
+    signed = (tmp_path / "out.pdf").read_bytes()
+    assert signed.startswith(src.read_bytes())
+    r = PdfFileReader(io.BytesIO(signed))
+    assert len(r.embedded_signatures) == 1
+    assert r.embedded_signatures[0].sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_private_key_is_parsed_once_for_many_signatures(
+    ident: TestIdentity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    real = signworker.serialization.load_der_private_key
+
+    def counting(*a, **k):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(signworker.serialization, "load_der_private_key", counting)
+    signworker._SIGNERS.clear()
+    signworker.init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
+    assert len(calls) == 1  # parsed when the identity is loaded ...
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("once"))
+    for i in range(3):
+        assert signworker.sign_file(job(src, tmp_path / f"o{i}.pdf")).ok
+    assert len(calls) == 1  # ... and never again
+
+
+@pytest.mark.parametrize(
+    "key,value,code",
+    [
+        ("/OpenAction", action("/JavaScript", JS=generic.TextStringObject("app.alert(1)")),
+         "pdf-javascript"),
+        ("/OpenAction", action("/Launch", F=generic.TextStringObject("calc.exe")),
+         "pdf-launch-action"),
+        ("/AA", generic.DictionaryObject({generic.NameObject("/WC"): action(
+            "/JavaScript", JS=generic.TextStringObject("x"))}), "pdf-javascript"),
+    ],
+)
+def test_active_content_is_refused(loaded: None, tmp_path: Path, key: str,
+                                   value: generic.PdfObject, code: str) -> None:
+    src = tmp_path / "in.pdf"
+    src.write_bytes(with_root_entry(unsigned_pdf("active"), key, value))
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
+    assert (out.ok, out.code) == (False, code)
+    assert not (tmp_path / "out.pdf").exists()
+
+
+def _with_attachment(name: str) -> bytes:
+    from pyhanko.pdf_utils import embed
+
+    w = IncrementalPdfFileWriter(io.BytesIO(unsigned_pdf("attach")))
+    embed.embed_file(w, embed.EmbeddedFileObject.from_file_data(
+        w, b"MZ\x90\x00payload", mime_type=None
+    ) and embed.FileSpec(file_spec_string=name, embedded_data=embed.EmbeddedFileObject
+                         .from_file_data(w, b"MZ\x90\x00payload")))
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def test_executable_attachment_is_refused_but_xml_is_fine(loaded: None, tmp_path: Path) -> None:
+    exe = tmp_path / "exe.pdf"
+    exe.write_bytes(_with_attachment("invoice.exe"))
+    out = signworker.sign_file(job(exe, tmp_path / "o1.pdf"))
+    assert (out.ok, out.code) == (False, "pdf-embedded-executable")
+    xml = tmp_path / "xml.pdf"
+    xml.write_bytes(_with_attachment("factur-x.xml"))
+    assert signworker.sign_file(job(xml, tmp_path / "o2.pdf")).ok
+
+
+def test_page_limit(loaded: None, tmp_path: Path) -> None:
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("pages", pages=5))
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf", max_pages=4))
+    assert (out.ok, out.code) == (False, "pdf-too-many-pages")
+
+
+def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path: Path) -> None:
+    # A stopped worker never answers, deterministically (a FIFO no longer blocks it:
+    # outbox files are opened non-blocking and refused unless regular).
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("after"))
+    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=5.0)
+
+    async def scenario() -> None:
+        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
+        first = pool._all[0].proc
+        os.kill(first.pid, signal.SIGSTOP)
+        out = await pool.sign(job(src, tmp_path / "out.pdf"))
+        assert (out.ok, out.code) == (False, "pdf-processing-timeout")
+        assert out.params == {"seconds": 5}
+        assert first.poll() is not None  # the stuck worker was killed ...
+        out = await pool.sign(job(src, tmp_path / "out.pdf"))  # ... and replaced
+        assert out.ok, out
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.stop()
+    assert pool._all == []
+
+
+def test_pool_answers_for_a_worker_that_dies(ident: TestIdentity, tmp_path: Path) -> None:
+    """A worker killed mid-job (as the kernel does when it runs out of memory) is a
+    'too complex' document, and the next document gets a fresh worker."""
+
+    src = tmp_path / "in.pdf"
+    src.write_bytes(unsigned_pdf("after"))
+    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=60.0)
+
+    async def scenario() -> None:
+        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
+        victim = pool._all[0].proc
+        os.kill(victim.pid, signal.SIGSTOP)  # mid-job for as long as we like
+        task = asyncio.ensure_future(pool.sign(job(src, tmp_path / "out.pdf")))
+        await asyncio.sleep(1.0)
+        os.kill(victim.pid, signal.SIGKILL)
+        out = await task
+        assert (out.ok, out.code) == (False, "pdf-too-complex")
+        assert (await pool.sign(job(src, tmp_path / "out.pdf"))).ok
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.stop()
+
+
+def test_wrong_passphrase_keeps_the_identity_locked(ident: TestIdentity) -> None:
+    from econnector.errors import Held
+
+    with pytest.raises(Held) as e:
+        signworker.load_signer(PC, ident.pkcs12, b"wrong")
+    assert e.value.code == "identity-locked"
+    assert "wrong" not in e.value.message.replace("wrong passphrase", "")
+
+
+def _escaped(data: bytes, plain: bytes, escaped: bytes) -> bytes:
+    """``data`` with a name spelled with #-escapes (what a hostile writer may do);
+    same length, so the cross-reference offsets stay right."""
+    assert len(plain) == len(escaped) and plain in data
+    return data.replace(plain, escaped)
+
+
+@pytest.mark.parametrize(
+    "plain,escaped,code",
+    [
+        (b"/S /JavaScript\n/JS (x)\n>>", b"/S/Java#53cript/J#53(x)>>", "pdf-javascript"),
+        (b"/S /Launch\n/F (x)", b"/S/L#61unch/F (x)", "pdf-launch-action"),
+    ],
+)
+def test_active_content_behind_escaped_names_is_refused(
+    loaded: None, tmp_path: Path, plain: bytes, escaped: bytes, code: str
+) -> None:
+    kind = "/JavaScript" if code == "pdf-javascript" else "/Launch"
+    value = action(kind, JS=generic.TextStringObject("x")) if kind == "/JavaScript" else action(
+        kind, F=generic.TextStringObject("x"))
+    data = with_root_entry(unsigned_pdf("escaped"), "/OpenAction", value)
+    data = _escaped(data, plain, escaped)
+    assert not any(t in data for t in (b"/JavaScript", b"/Launch", b"/JS "))
+    src = tmp_path / "in.pdf"
+    src.write_bytes(data)
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
+    assert (out.ok, out.code) == (False, code)
+
+
+def test_active_content_inside_an_object_stream_is_refused(loaded: None, tmp_path: Path) -> None:
+    """Compressed object streams hide every key from a byte search: the walk must run."""
+    import subprocess
+
+    from daemonutil import require_tool
+
+    require_tool("qpdf")
+    plain = tmp_path / "plain.pdf"
+    plain.write_bytes(with_root_entry(unsigned_pdf("objstm"), "/OpenAction", action(
+        "/JavaScript", JS=generic.TextStringObject("app.alert(1)"))))
+    src = tmp_path / "in.pdf"
+    r = subprocess.run(["qpdf", "--object-streams=generate", "--compress-streams=y",
+                        str(plain), str(src)], capture_output=True)
+    assert r.returncode in (0, 3), r.stderr  # 3: qpdf succeeded with warnings
+    data = src.read_bytes()
+    assert b"/JavaScript" not in data and b"/ObjStm" in data
+    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
+    assert (out.ok, out.code) == (False, "pdf-javascript")
+
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
+def test_the_byte_search_never_skips_a_walk_that_would_refuse(
+    loaded: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the shared corpus: wherever the fast path skips the walk, signing ends the
+    same way as with the walk forced."""
+    skipped = 0
+    for path in sorted(CORPUS.glob("*/*.pdf")):
+        if pdfpolicy.may_hold_active_content(path.read_bytes()):
+            continue
+        skipped += 1
+        fast = signworker.sign_file(job(path, tmp_path / "fast.pdf", max_pages=10_000))
+        with monkeypatch.context() as m:
+            m.setattr(pdfpolicy, "may_hold_active_content", lambda data: True)
+            walked = signworker.sign_file(job(path, tmp_path / "walked.pdf", max_pages=10_000))
+        assert (fast.ok, fast.code, fast.pages) == (walked.ok, walked.code, walked.pages), path.name
+    assert skipped >= 20  # the fast path is really taken

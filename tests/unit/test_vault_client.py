@@ -1,0 +1,491 @@
+"""VaultClient against the real server process and the in-process ``local`` vault."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import socket
+import ssl
+import threading
+import tracemalloc
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from econnector.errors import (
+    ConfigError,
+    EconnectorError,
+    FileBusy,
+    Held,
+    PatientOptedOut,
+    VaultRejected,
+    VaultUnavailable,
+)
+from econnector.vault_client import (
+    Delivery,
+    VaultClient,
+    error_for_response,
+    idempotency_key,
+    retry_after_seconds,
+    tls_verify_failure,
+)
+from econnector.vault_transport import LOCAL_TOKEN, local_transport
+from econnector_testsupport.vault import (
+    MATRICULE,
+    PROVIDER,
+    VaultProcess,
+    free_port,
+    make_tls,
+    metadata,
+    running_vault,
+    signed_pdf,
+    unsigned_pdf,
+)
+
+RED = "1990010112345"
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultProcess]:
+    with running_vault(tmp_path_factory.mktemp("client-vault"), patients={RED: "red"}) as vp:
+        yield vp
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("pdfs")
+    out = {
+        "signed": signed_pdf("client test"),
+        "other": signed_pdf("client other"),
+        "unsigned": unsigned_pdf(),
+    }
+    paths = {}
+    for name, data in out.items():
+        paths[name] = folder / f"{name}.pdf"
+        paths[name].write_bytes(data)
+    return paths
+
+
+Factory = Callable[..., VaultClient]
+
+
+@pytest.fixture(params=["http", "local"])
+def make_client(
+    request: pytest.FixtureRequest, server: VaultProcess, tmp_path: Path
+) -> Iterator[Factory]:
+    """Builds clients of one vault kind: the real server over HTTP, or the local kind.
+
+    Use them as ``async with`` inside one ``asyncio.run`` (connections are per loop).
+    """
+
+    def factory(token: str | None = None) -> VaultClient:
+        if request.param == "http":
+            return VaultClient(server.base_url, token or server.token)
+        return VaultClient(
+            "http://vault.local",
+            token or LOCAL_TOKEN,
+            transport=local_transport(tmp_path / "local-vault", [PROVIDER]),
+        )
+
+    yield factory
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def upload_with(client: VaultClient, meta: Any, path: Path, key: str) -> Delivery:
+    async with client:
+        return await client.upload(meta, path, key)
+
+
+async def health_with(client: VaultClient) -> dict[str, Any]:
+    async with client:
+        return await client.health()
+
+
+def key_for(document_id: str) -> str:
+    return idempotency_key(PROVIDER, document_id)
+
+
+# -- the happy path, both kinds -------------------------------------------------------------------
+
+
+def test_upload_then_replay(make_client: Factory, files: dict[str, Path]) -> None:
+    async def scenario() -> tuple[Delivery, Delivery]:
+        async with make_client() as client:
+            meta = metadata("cl-1")
+            first = await client.upload(meta, files["signed"], key_for("cl-1"))
+            second = await client.upload(meta, files["signed"], key_for("cl-1"))
+            return first, second
+
+    first, second = run(scenario())
+    assert not first.replayed and second.replayed
+    assert first.vault_document_id == second.vault_document_id
+    assert first.vault_document_id.startswith("vd_")
+    assert first.sha256 == hashlib.sha256(files["signed"].read_bytes()).hexdigest()
+    assert (first.fee_amount, first.fee_currency) == ("0.30", "EUR")
+    assert first.received_at == second.received_at
+    datetime.fromisoformat(first.received_at)
+
+
+def test_health_and_digital_status(make_client: Factory) -> None:
+    async def scenario() -> tuple[dict[str, Any], str]:
+        async with make_client() as client:
+            return await client.health(), await client.digital_status(MATRICULE)
+
+    health, status = run(scenario())
+    assert health["status"] == "ok"
+    assert status == "green"
+
+
+def test_local_transport_persists_to_its_data_dir(tmp_path: Path, files: dict[str, Path]) -> None:
+    async def upload_once() -> Delivery:
+        async with VaultClient(
+            "http://vault.local", LOCAL_TOKEN, transport=local_transport(tmp_path / "v", [PROVIDER])
+        ) as client:
+            return await client.upload(metadata("persist"), files["signed"], key_for("persist"))
+
+    first = run(upload_once())
+    again = run(upload_once())  # a fresh transport and store over the same folder
+    assert not first.replayed and again.replayed
+    assert again.vault_document_id == first.vault_document_id
+    vid = first.vault_document_id
+    assert (tmp_path / "v" / "documents" / vid[3:5] / f"{vid}.pdf").exists()
+
+
+# -- error mapping, both kinds --------------------------------------------------------------------
+
+
+def test_wrong_token_is_held(make_client: Factory, files: dict[str, Path]) -> None:
+    async def scenario() -> list[Held]:
+        caught = []
+        async with make_client(token="not-the-token") as client:
+            for call in (
+                client.upload(metadata("cl-401"), files["signed"], key_for("cl-401")),
+                client.digital_status(MATRICULE),
+            ):
+                with pytest.raises(Held) as info:
+                    await call
+                caught.append(info.value)
+        return caught
+
+    for held in run(scenario()):
+        assert held.code == "vault-unauthorized" and held.params["status"] == 401
+
+
+def test_unsigned_pdf_is_rejected_with_the_vault_code(
+    make_client: Factory, files: dict[str, Path]
+) -> None:
+    with pytest.raises(VaultRejected) as info:
+        run(upload_with(make_client(), metadata("cl-422"), files["unsigned"], key_for("cl-422")))
+    err = info.value
+    assert err.code == "vault-rejected"
+    assert err.params["status"] == 422 and err.params["vault_code"] == "signature-invalid"
+    assert "signature" in err.message
+
+
+def test_bad_metadata_detail_names_fields_without_the_matricule(
+    make_client: Factory, files: dict[str, Path]
+) -> None:
+    meta = metadata("cl-meta", type="lab-report")
+    meta["patient"]["insurer"] = "AXA"
+    with pytest.raises(VaultRejected) as info:
+        run(upload_with(make_client(), meta, files["signed"], key_for("cl-meta")))
+    err = info.value
+    assert err.params["vault_code"] == "metadata-invalid"
+    assert "type" in err.params["detail"] and "patient.insurer" in err.params["detail"]
+    assert MATRICULE not in str(err) and MATRICULE not in err.message
+
+
+def test_conflict_is_rejected_as_vault_conflict(
+    make_client: Factory, files: dict[str, Path]
+) -> None:
+    async def scenario() -> None:
+        async with make_client() as client:
+            await client.upload(metadata("cl-409"), files["signed"], key_for("cl-409"))
+            await client.upload(metadata("cl-409"), files["other"], key_for("cl-409"))
+
+    with pytest.raises(VaultRejected) as info:
+        run(scenario())
+    assert info.value.code == "vault-conflict"
+
+
+def test_bad_idempotency_key_is_rejected(make_client: Factory, files: dict[str, Path]) -> None:
+    with pytest.raises(VaultRejected) as info:
+        run(upload_with(make_client(), metadata(), files["signed"], "no spaces allowed"))
+    assert info.value.params["status"] == 400
+    assert info.value.params["vault_code"] == "idempotency-key-invalid"
+
+
+def test_missing_pdf_is_file_busy_not_a_vault_error(make_client: Factory, tmp_path: Path) -> None:
+    with pytest.raises(FileBusy):
+        run(upload_with(make_client(), metadata(), tmp_path / "gone.pdf", key_for("gone")))
+
+
+# -- error mapping against the real server only ---------------------------------------------------
+
+
+def test_opted_out_patient_is_its_own_outcome(server: VaultProcess, files: dict[str, Path]) -> None:
+    """Not a rejection to correct and resend: the patient chose paper."""
+
+    async def scenario() -> None:
+        async with VaultClient(server.base_url, server.token) as client:
+            assert await client.digital_status(RED) == "red"
+            await client.upload(metadata("cl-red", matricule=RED), files["signed"], key_for("r"))
+
+    with pytest.raises(PatientOptedOut) as info:
+        run(scenario())
+    assert not isinstance(info.value, VaultRejected)
+    assert info.value.code == "patient-opted-out"
+    assert info.value.params["vault_code"] == "patient-opted-out"
+    assert RED not in str(info.value)
+
+
+def test_server_not_running_is_unavailable(files: dict[str, Path]) -> None:
+    client = VaultClient(f"http://127.0.0.1:{free_port()}", "t")
+    with pytest.raises(VaultUnavailable) as info:
+        run(upload_with(client, metadata(), files["signed"], key_for("down")))
+    assert info.value.code == "vault-unavailable"
+    assert "ConnectError" in info.value.message
+    assert info.value.retry_after is None
+
+
+def test_a_server_that_never_answers_times_out_as_unavailable() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    client = VaultClient(f"http://127.0.0.1:{port}", "t", timeout=httpx.Timeout(0.3, connect=1.0))
+    try:
+        with pytest.raises(VaultUnavailable) as info:
+            run(health_with(client))
+        assert "timeout" in info.value.message
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def test_upload_streams_the_file(server: VaultProcess, tmp_path: Path) -> None:
+    """A 24 MiB upload must not be held in the client's memory."""
+    big = tmp_path / "big.pdf"
+    with big.open("wb") as fh:
+        fh.write(signed_pdf("big"))
+        chunk = b"%" + b"0" * (1024 * 1024 - 2) + b"\n"
+        for _ in range(24):
+            fh.write(chunk)
+    client = VaultClient(server.base_url, server.token)
+    tracemalloc.start()
+    try:
+        with pytest.raises(VaultRejected) as info:  # bytes after the signature: refused
+            run(upload_with(client, metadata("big"), big, key_for("big")))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Megabytes of bytes after the signature: refused either way, after the full upload.
+    assert info.value.params["vault_code"] in {"signature-invalid", "pdf-invalid"}
+    assert peak < 8 * 1024 * 1024, peak
+
+
+# -- status mapping through real HTTP (a tiny in-process ASGI vault that misbehaves) --------------
+
+
+def misbehaving_vault(status: int, headers: dict[str, str], body: Any) -> httpx.ASGITransport:
+    async def endpoint(request: Request) -> Response:
+        await request.body()
+        if body is None:
+            return Response(b"", status_code=status, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
+    return httpx.ASGITransport(app=app)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "kind", "code", "retry_after"),
+    [
+        (503, {"Retry-After": "120"}, None, VaultUnavailable, "vault-unavailable", 120.0),
+        (
+            429,
+            {"Retry-After": "7"},
+            {"code": "slow-down"},
+            VaultUnavailable,
+            "vault-unavailable",
+            7,
+        ),
+        (500, {}, "oops", VaultUnavailable, "vault-unavailable", None),
+        (403, {}, None, Held, "vault-unauthorized", None),
+        (413, {}, {"code": "too-large"}, VaultRejected, "vault-too-large", None),
+        (418, {}, None, VaultUnavailable, "vault-unavailable", None),
+        (201, {}, {"unexpected": True}, VaultUnavailable, "vault-unavailable", None),
+    ],
+)
+def test_statuses_map_to_econnector_errors(
+    files: dict[str, Path],
+    status: int,
+    headers: dict[str, str],
+    body: Any,
+    kind: type[EconnectorError],
+    code: str,
+    retry_after: float | None,
+) -> None:
+    client = VaultClient(
+        "http://vault.test", "t", transport=misbehaving_vault(status, headers, body)
+    )
+    with pytest.raises(kind) as info:
+        run(upload_with(client, metadata(), files["signed"], key_for("x")))
+    assert info.value.code == code
+    if retry_after is not None:
+        assert getattr(info.value, "retry_after", None) == retry_after
+
+
+def test_error_for_response_is_pure_and_complete() -> None:
+    rejected = error_for_response(
+        422,
+        {
+            "code": "metadata-invalid",
+            "detail": "The metadata is invalid: patient.matricule.",
+            "errors": [{"field": "patient.matricule", "message": "must be 13 digits"}],
+        },
+        {},
+    )
+    assert isinstance(rejected, VaultRejected)
+    assert rejected.params["vault_code"] == "metadata-invalid"
+    assert "patient.matricule" in rejected.params["detail"]
+    leaked = error_for_response(400, {"code": "x", "detail": f"bad {MATRICULE}"}, {})
+    assert MATRICULE not in str(leaked)
+    assert isinstance(error_for_response(401, None, {}), Held)
+    conflict = error_for_response(409, {"code": "idempotency-conflict"}, {})
+    assert isinstance(conflict, VaultRejected) and conflict.code == "vault-conflict"
+    opted_out = error_for_response(422, {"code": "patient-opted-out", "detail": "x"}, {})
+    assert isinstance(opted_out, PatientOptedOut) and opted_out.code == "patient-opted-out"
+    # Only the 422 with that code: the same code on another status is not trusted as final.
+    assert isinstance(error_for_response(400, {"code": "patient-opted-out"}, {}), VaultRejected)
+
+
+def test_retry_after_parsing() -> None:
+    now = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("120", now) == 120
+    assert retry_after_seconds(" 0 ", now) == 0
+    assert retry_after_seconds("Wed, 25 Nov 2026 10:01:30 GMT", now) == 90
+    assert retry_after_seconds("Wed, 25 Nov 2026 09:00:00 GMT", now) == 0  # in the past
+    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds("-5", now) is None
+    assert retry_after_seconds(None, now) is None
+
+
+def test_request_logs_do_not_hold_the_matricule(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> str:
+        async with VaultClient(
+            "http://vault.local", LOCAL_TOKEN, transport=local_transport(tmp_path / "v", [PROVIDER])
+        ) as client:
+            return await client.digital_status(MATRICULE)
+
+    with caplog.at_level(logging.DEBUG):
+        assert run(scenario()) == "green"
+    assert "digital-status" in caplog.text
+    assert MATRICULE not in caplog.text
+
+
+def test_unreadable_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        VaultClient("https://127.0.0.1:1", "t", ca_bundle=str(tmp_path / "missing.pem"))
+
+
+def test_idempotency_key_is_deterministic_and_well_formed() -> None:
+    key = idempotency_key(PROVIDER, "2026-000123")
+    assert key == idempotency_key(PROVIDER, "2026-000123")
+    assert key != idempotency_key(PROVIDER, "2026-000124")
+    assert key != idempotency_key("12345678", "2026-000123")
+    assert re.fullmatch(r"ec1-[0-9a-f]{48}", key)
+
+
+# -- TLS verification failures are a misconfiguration (held), not an outage ----------------------
+
+
+def _verify_error(code: int, message: str) -> httpx.ConnectError:
+    """An httpx error chained to an ssl verification error, as httpx/httpcore raise it."""
+    cause = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] {message}")
+    cause.verify_code, cause.verify_message = code, message
+    try:
+        try:
+            raise cause
+        except ssl.SSLError as exc:
+            raise httpx.ConnectError("handshake failed") from exc  # no hint in the text
+    except httpx.ConnectError as wrapped:
+        return wrapped
+
+
+def test_tls_verify_failure_reads_the_exception_chain() -> None:
+    assert tls_verify_failure(_verify_error(20, "unable to get local issuer certificate")) == (
+        "certificate not trusted (check vault.ca_bundle)"
+    )
+    assert "host name mismatch" in str(tls_verify_failure(_verify_error(64, "IP mismatch")))
+    assert "host name mismatch" in str(tls_verify_failure(_verify_error(62, "name mismatch")))
+    assert tls_verify_failure(_verify_error(10, "certificate has expired")) == "certificate expired"
+    assert tls_verify_failure(httpx.ConnectError("CERTIFICATE_VERIFY_FAILED")) is None
+    assert tls_verify_failure(httpx.ReadTimeout("slow")) is None
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultProcess]:
+    folder = tmp_path_factory.mktemp("client-tls-vault")
+    with running_vault(folder, tls=make_tls(folder / "tls")) as vp:
+        yield vp
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted", "detail"),
+    [
+        ("127.0.0.1", False, "certificate not trusted (check vault.ca_bundle)"),
+        # 127.0.0.1 as one number: the same server under a name the certificate does
+        # not carry, resolved without /etc/hosts
+        ("2130706433", True, "host name mismatch"),
+    ],
+)
+def test_untrusted_vault_certificate_holds_with_vault_tls(
+    tls_server: VaultProcess, files: dict[str, Path], tmp_path: Path,
+    host: str, trusted: bool, detail: str,
+) -> None:
+    assert tls_server.ca_bundle is not None
+    bundle = tls_server.ca_bundle if trusted else make_tls(tmp_path / "other").ca_bundle
+    url = tls_server.base_url.replace("127.0.0.1", host)
+    client = VaultClient(url, tls_server.token, ca_bundle=str(bundle))
+    with pytest.raises(Held) as info:
+        run(upload_with(client, metadata("tls-held"), files["signed"], key_for("tls-held")))
+    assert info.value.code == "vault-tls"
+    assert detail in info.value.params["detail"]
+    assert detail in info.value.message
+
+
+def test_the_right_ca_bundle_delivers(tls_server: VaultProcess, files: dict[str, Path]) -> None:
+    client = VaultClient(tls_server.base_url, tls_server.token, ca_bundle=str(tls_server.ca_bundle))
+    delivery = run(upload_with(client, metadata("tls-ok"), files["signed"], key_for("tls-ok")))
+    assert not delivery.replayed
