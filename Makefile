@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml vault/pyproject.toml testsupport/pyproject.toml | cksum | cut -d' ' -f1)
 DATA   ?= data
 
-.PHONY: run test lint typecheck unit e2e demo-drop deps clean bench
+.PHONY: run test lint typecheck unit contract e2e vault-tests demo-drop deps clean bench
 
 # One installation at a time: a second make (`make demo-drop` while `make run` is
 # still installing) waits for the first on a lock, then finds the stamp and goes on.
@@ -36,12 +36,28 @@ run: $(STAMP)
 demo-drop: $(STAMP)
 	$(VENV)/bin/econnector demo-drop -c $(DATA)/econnector.yaml
 
-lint: $(STAMP)
-	$(PY) -m ruff check daemon vault testsupport tests bench
+lint: $(STAMP) typecheck
+	$(PY) -m ruff check conftest.py daemon vault testsupport tests bench
+
+typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# Everything CI runs (.ci/run): lint, then every tier in one pytest run.
 test: $(STAMP) deps lint
 	$(PY) -m pytest -q
+
+# The tiers alone (docs/testing.md); extra pytest options in ARGS, e.g. ARGS="-x -k vault".
+unit: $(STAMP) deps
+	$(PY) -m pytest -q tests/unit $(ARGS)
+
+contract: $(STAMP) deps
+	$(PY) -m pytest -q tests/contract $(ARGS)
+
+e2e: $(STAMP) deps
+	$(PY) -m pytest -q tests/e2e $(ARGS)
+
+vault-tests: $(STAMP) deps
+	$(PY) -m pytest -q vault/tests $(ARGS)
 
 bench: $(STAMP) deps
 	$(PY) bench/run.py

@@ -32,12 +32,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+import httpx
 
-import httpx  # noqa: E402
-
-from econnector_testsupport.daemon import (  # noqa: E402
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     econnector_cmd,
@@ -48,7 +45,7 @@ from econnector_testsupport.daemon import (  # noqa: E402
     wait_for,
     write_config,
 )
-from econnector_testsupport.vault import running_vault, subprocess_env, unsigned_pdf  # noqa: E402
+from econnector_testsupport.vault import running_vault, subprocess_env, unsigned_pdf
 
 
 def vault_documents(base_url: str, token: str) -> Counter[str]:

@@ -19,13 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from procstats import rss_mib  # noqa: E402
-from test_crash_points import vault_records  # noqa: E402
-
-from econnector_testsupport.daemon import (  # noqa: E402
+from econnector_testsupport.daemon import (
     PROVIDER,
     drop,
     make_identity,
@@ -35,7 +29,8 @@ from econnector_testsupport.daemon import (  # noqa: E402
     wait_for,
     write_config,
 )
-from econnector_testsupport.vault import free_port, running_vault, unsigned_pdf  # noqa: E402
+from econnector_testsupport.procstats import rss_mib
+from econnector_testsupport.vault import free_port, running_vault, unsigned_pdf, vault_records
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """The benchmark: econnector and its peers, same machine, same documents, same vault.
 
-    .venv/bin/python bench/run.py                 # everything (about 8 minutes on 2 cores)
+    .venv/bin/python bench/run.py                 # everything (its duration: docs/performance.md)
     .venv/bin/python bench/run.py --quick         # a smoke run (tiny sizes; make test runs it)
     .venv/bin/python bench/run.py --only throughput,peers
 
@@ -39,16 +39,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(HERE))
-
-from procstats import cpu_seconds, own_cpu_seconds, pss_mib, rss_mib  # noqa: E402
-from workload import AUTHORS, Doc, Workload, scanned_pdf  # noqa: E402
-
-from econnector_testsupport.daemon import make_identity, running_daemon, wait_for, write_config  # noqa: E402
-from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, subprocess_env  # noqa: E402
+from econnector_testsupport.daemon import make_identity, running_daemon, wait_for, write_config
+from econnector_testsupport.paths import BENCH
+from econnector_testsupport.procstats import cpu_seconds, own_cpu_seconds, pss_mib, rss_mib
+from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, subprocess_env
+from econnector_testsupport.workload import AUTHORS, Doc, Workload, scanned_pdf
 
 
 class PeakRss:
@@ -273,7 +268,7 @@ class Bench:
 
 
 def run_peer(name: str, config: Path, folder: Path, docs: list[Doc]) -> dict[str, Any]:
-    peers = HERE / "peers"
+    peers = BENCH / "peers"
     env = subprocess_env()
     if name == "shell-pipeline":
         # Watch mode, as IT would run it: start it, then drop the files as a vendor does.
@@ -326,7 +321,7 @@ def main() -> int:
     ap.add_argument("--backlog", type=int, default=10000)
     ap.add_argument("--big-mb", type=int, default=200)
     ap.add_argument("--idle-seconds", type=float, default=60.0)
-    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    ap.add_argument("--json", type=Path, default=BENCH / "results" / "latest.json")
     args = ap.parse_args()
     if args.quick:
         args.documents, args.rate, args.seconds = 20, 10.0, 2.0

@@ -22,11 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from econnector.demo import sample_pdf  # noqa: E402
-from econnector_testsupport.daemon import (  # noqa: E402
+from econnector.demo import sample_pdf
+from econnector_testsupport.daemon import (
     PROVIDER,
     make_identity,
     running_daemon,
@@ -35,7 +32,7 @@ from econnector_testsupport.daemon import (  # noqa: E402
     wait_for,
     write_config,
 )
-from econnector_testsupport.vault import make_tls, running_vault  # noqa: E402
+from econnector_testsupport.vault import make_tls, running_vault
 
 
 def invoice(i: int) -> bytes:

@@ -36,7 +36,7 @@ from pyhanko.sign import fields, signers
 
 from econnector.signworker import HeldKeySigner, load_signer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# peerutil sits next to this script (a script's folder is first on the import path)
 from peerutil import cpu_seconds, input_stems, load_config, print_result
 
 BYTES_RESERVED = 16384

@@ -29,7 +29,7 @@ import httpx
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# peerutil sits next to this script (a script's folder is first on the import path)
 from peerutil import input_stems, load_config, print_result, tree_cpu_seconds
 
 

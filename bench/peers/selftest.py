@@ -39,22 +39,20 @@ from typing import Any
 
 import httpx
 
+from econnector.signer import SignJob
+from econnector.signworker import init_worker as _init_worker
+from econnector.signworker import sign_file
+from econnector.testid import make_identity
+from econnector.vault_client import idempotency_key
+from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, verify_for
+from econnector_testsupport.workload import AUTHORS, Workload
+
+# floor and peerutil sit next to this script: Python puts a script's folder first on
+# the import path, so they import as they do for the peers themselves.
+from floor import load_all, sign_one
+from peerutil import load_config
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "bench"))
-sys.path.insert(0, str(HERE))
-
-from floor import load_all, sign_one  # noqa: E402
-from peerutil import load_config  # noqa: E402
-from workload import AUTHORS, Workload  # noqa: E402
-
-from econnector.signer import SignJob  # noqa: E402
-from econnector.signworker import init_worker as _init_worker  # noqa: E402
-from econnector.signworker import sign_file  # noqa: E402
-from econnector.testid import make_identity  # noqa: E402
-from econnector.vault_client import idempotency_key  # noqa: E402
-from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, verify_for  # noqa: E402
 
 PY = sys.executable
 # Validation without trust roots logs a path-building traceback per signature; only

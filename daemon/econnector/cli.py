@@ -12,18 +12,16 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import math
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config import Config, Identity
-    from .signer import SignerInfo
+    from .config import Config
 
 EXIT_CONFIG = 2
 VAULT_CHECK_TIMEOUT = 20.0
@@ -56,7 +54,9 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import config, filemodes, hardening, instancelock
+    from . import config, crashpoints, filemodes, hardening, instancelock
+
+    crashpoints.arm()  # tests only: an unknown ECONNECTOR_CRASH_AT stops the start here
 
     # This process will hold passphrases: no core file, not dumpable, and nothing
     # it creates is readable by others unless given a mode on purpose (filemodes).
@@ -85,75 +85,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 # -- check-config --------------------------------------------------------------------------
 
 
-def _day(iso: str) -> str:
-    return iso[:10]
-
-
-def _who(ident: Identity) -> str:
-    return f"identity {ident.provider_code} ({ident.name})"
-
-
-def identity_verdict(ident: Identity, info: SignerInfo, now: dt.datetime
-                     ) -> tuple[str | None, str | None]:
-    """(problem, warning) for an unlocked identity at ``now``: a certificate that is
-    expired or not valid yet cannot sign; one that expires within
-    ``EXPIRY_WARNING_DAYS`` days is a warning. Pure."""
-    from .signer import EXPIRY_WARNING_DAYS, days_left, validity
-
-    key = f"identities[{ident.index}].pkcs12"
-    held = validity(info, now)
-    span = f"valid {_day(info.not_before)} to {_day(info.not_after)}"
-    if held is not None and held.code == "certificate-expired":
-        return (f"{key}: certificate-expired: the signing certificate of {_who(ident)} "
-                f"expired on {_day(info.not_after)} ({span}); econnector does not sign with "
-                "it: install the doctor's renewed certificate (a new .p12 file) and run "
-                "check-config again"), None
-    if held is not None:
-        return (f"{key}: certificate-not-yet-valid: the signing certificate of {_who(ident)} "
-                f"is valid only from {_day(info.not_before)} ({span}); econnector does not "
-                "sign with it before then: check this computer's date, or install the "
-                "current certificate"), None
-    left = days_left(info, now)
-    if left <= EXPIRY_WARNING_DAYS:
-        n = math.ceil(left)
-        return None, (f"{key}: the signing certificate of {_who(ident)} expires on "
-                      f"{_day(info.not_after)}, in {n} day{'' if n == 1 else 's'}; order the "
-                      "renewal now "
-                      "(after that day the doctor's documents wait, unsigned)")
-    return None, None
-
-
-def check_identity(ident: Identity, now: dt.datetime) -> tuple[str, str | None, str | None]:
-    """(line for stdout, problem, warning): can this identity sign now, and if not, why
-    (named with its key and the fix)."""
-    from .config import SecretUnavailable
-    from .errors import Held
-    from .signer import identity_info
-
-    who = _who(ident)
-    try:
-        secret = ident.passphrase()
-    except SecretUnavailable as e:
-        source = ("set it for the service (a systemd drop-in), or use passphrase_file or "
-                  "passphrase_credential" if ident.passphrase_env else
-                  "check the unit's LoadCredential= line (outside systemd, "
-                  "$CREDENTIALS_DIRECTORY must name the folder)" if ident.passphrase_credential
-                  else "create it (mode 0600, owned by the service user) or correct the path")
-        return f"{who}: LOCKED", f"{e}; {who} cannot sign: {source}", None
-    try:
-        info = identity_info(ident.provider_code, ident.pkcs12, secret)
-    except Held as e:
-        detail = str(e.params.get("detail") or "locked")
-        fix = ("check the passphrase and the .p12 file" if "passphrase" in detail else
-               "make it readable by the service user (mode 0600 or 0640)")
-        return (f"{who}: LOCKED", f"identities[{ident.index}].pkcs12: {who} cannot sign: "
-                f"{detail} ({ident.pkcs12}); {fix}", None)
-    problem, warning = identity_verdict(ident, info, now)
-    state = "CANNOT SIGN" if problem else "unlocked"
-    return (f"{who}: {state} ({info.subject}, valid "
-            f"{_day(info.not_before)} to {_day(info.not_after)})", problem, warning)
-
-
 def vault_problems(cfg: Config, timeout: float = VAULT_CHECK_TIMEOUT) -> list[str]:
     """Ask the vault: ``/v1/health`` and one authenticated call (vault_client.preflight);
     one line per problem (unreachable, TLS verification failed, token refused)."""
@@ -175,6 +106,7 @@ def vault_problems(cfg: Config, timeout: float = VAULT_CHECK_TIMEOUT) -> list[st
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from . import config
+    from .identities import check_identity
 
     cfg = _load(args)
     problems = config.check_usable(cfg)
@@ -206,130 +138,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iso(ts: float | None) -> str | None:
-    from .receipts import iso
-
-    return None if ts is None else iso(ts)
-
-
-def _doc_json(d: Any) -> dict[str, Any]:
-    return {"id": d.id, "file": d.stem, "document_id": d.document_id, "state": d.state.value,
-            "reason": d.reason, "attempts": d.attempts, "updated_at": _iso(d.updated_at),
-            "next_attempt_at": _iso(d.next_attempt_at),
-            "vault_document_id": (d.delivery or {}).get("vault_document_id")}
-
-
-def _say(key: str, lang: str, **params: Any) -> str:
-    """One frame of ``status`` (messages.CLI_TEXTS) in ``lang``."""
-    from .messages import CLI_TEXTS
-
-    return CLI_TEXTS.get(lang, CLI_TEXTS["en"])[key].format(**params)
-
-
-def _when(stamp: Any, lang: str) -> str:
-    """An ISO time as people read it: Luxembourg local time with the offset."""
-    from .receipts import local_time
-
-    return local_time(stamp, lang) if isinstance(stamp, str) and stamp else "-"
-
-
-def _catalog_line(key: str, code: str, params: dict[str, Any], lang: str, **extra: Any) -> str:
-    """A ``status`` line that carries the catalog message and hint of ``code``."""
-    from .errors import CATALOG, render
-
-    # A code this version does not know (a newer daemon's): said as it is, not misrendered.
-    message, hint = render(code, params, lang) if code in CATALOG else ("", "")
-    return _say(key, lang, code=code, message=message, hint=hint, **extra).rstrip()
-
-
-def _identity_line(pc: str, ident: dict[str, Any], lang: str) -> str:
-    """Why a doctor cannot sign, in the catalog's words; certificate dates in local time."""
-    code = str(ident.get("reason") or "identity-locked")
-    params = {"provider": pc, "detail": ident.get("detail") or "locked",
-              "not_after": _when(ident.get("not_after"), lang),
-              "not_before": _when(ident.get("not_before"), lang)}
-    return _catalog_line("blocked", code, params, lang)
-
-
-def _vault_line(vault: dict[str, Any], lang: str) -> str | None:
-    """What the vault gate says (None while it is open)."""
-    state = vault.get("state")
-    default = {"unauthorized": "vault-unauthorized", "tls": "vault-tls",
-               "outage": "vault-unavailable"}.get(str(state))
-    if default is None:
-        return None
-    code = str(vault.get("reason") or default)
-    params = vault.get("params")
-    params = params if isinstance(params, dict) else {}
-    if state == "outage":
-        return _catalog_line("outage", code, params, lang,
-                             when=_when(vault.get("next_probe_at"), lang))
-    return _catalog_line("paused", code, params, lang)
-
-
-def health_lines(health: dict[str, Any], pid: int | None, lang: str = "en") -> list[str]:
-    """What ``status`` says about the daemon itself, from its health file, in ``lang``
-    (codes kept for support). Pure."""
-    out = [_say("running", lang, pid=pid) if pid else _say("not-running", lang)]
-    if not pid:
-        return out
-    if health.get("storage", {}).get("paused"):
-        out.append(_say("storage-paused", lang, reason=health["storage"].get("reason")))
-    vault = health.get("vault")
-    line = _vault_line(vault, lang) if isinstance(vault, dict) else None
-    out += [line] if line else []
-    identities = health.get("identities")
-    if isinstance(identities, dict):
-        for pc, ident in sorted(identities.items()):
-            if isinstance(ident, dict) and ident.get("state") == "locked":
-                out.append(_identity_line(pc, ident, lang))
-    elif health.get("identities_locked"):  # a health file of an older daemon
-        out.append(_say("blocked-list", lang, providers=", ".join(health["identities_locked"])))
-    folders = health.get("folders")
-    for name in ("outbox", "inbox"):
-        f = folders.get(name) if isinstance(folders, dict) else None
-        if isinstance(f, dict) and f.get("ok") is False:
-            out.append(_catalog_line("folder", str(f.get("reason") or f"{name}-missing"),
-                                     {"path": f.get("path")}, lang))
-        elif f is None and health.get(f"{name}_missing"):
-            out.append(_catalog_line("folder", f"{name}-missing", {}, lang))
-    return out
-
-
-def document_lines(counts: dict[str, int], waiting: list[Any], rows: list[Any],
-                   lang: str) -> list[str]:
-    """The documents part of ``status`` in ``lang``: counts by state (in the order a
-    document goes through them), what waits and why, the latest. Stems, document
-    numbers and codes as they are. Pure."""
-    from .messages import CLI_REASONS, CLI_STATE_NAMES
-
-    names = CLI_STATE_NAMES.get(lang, CLI_STATE_NAMES["en"])
-    reasons = CLI_REASONS.get(lang, CLI_REASONS["en"])
-    width = max(len(n) for n in names.values())
-    order = {s: i for i, s in enumerate(names)}
-    by_state = sorted(counts.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
-    out = [_say("counts", lang, counts=", ".join(f"{names.get(k, k)} {v}" for k, v in by_state)
-                or _say("none-yet", lang))]
-    if waiting:
-        out.append(_say("waiting", lang))
-        for d in waiting:
-            why = d.reason or "-"
-            if d.reason in reasons:
-                why += f": {reasons[d.reason]}"
-            if d.next_attempt_at:
-                why += _say("next-try", lang, when=_when(_iso(d.next_attempt_at), lang))
-            out.append(f"  {names.get(d.state.value, d.state.value):<{width}} {d.stem:<40} {why}")
-    out.append(_say("latest", lang))
-    for d in rows:
-        out.append(f"  {_when(_iso(d.updated_at), lang)}  "
-                   f"{names.get(d.state.value, d.state.value):<{width}} {d.stem:<40} "
-                   f"{d.document_id or '-':<20} {d.reason or ''}".rstrip())
-    return out
-
-
 def cmd_status(args: argparse.Namespace) -> int:
+    from . import health
     from .instancelock import holder
     from .statestore import Store
+    from .statusview import doc_json, document_lines, health_lines
 
     cfg = _load(args)
     db = cfg.folders.work / "state.sqlite"
@@ -343,27 +156,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         waiting = store.waiting(args.limit)
     finally:
         store.close()
-    health = _daemon_health(cfg.folders.work)
+    daemon = health.read(cfg.folders.work)
     if args.json:
         print(json.dumps({
-            "daemon": {**health, "running": pid is not None, "pid": pid},
+            "daemon": {**daemon, "running": pid is not None, "pid": pid},
             "counts": counts,
-            "waiting": [_doc_json(d) for d in waiting],
-            "documents": [_doc_json(d) for d in rows],
+            "waiting": [doc_json(d) for d in waiting],
+            "documents": [doc_json(d) for d in rows],
         }, indent=2))
         return 0
     lang = args.lang or cfg.default_language
-    for line in [*health_lines(health, pid, lang), *document_lines(counts, waiting, rows, lang)]:
+    for line in [*health_lines(daemon, pid, lang), *document_lines(counts, waiting, rows, lang)]:
         print(line)
     return 0
-
-
-def _daemon_health(work: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads((work / "daemon-status.json").read_text("utf-8"))
-        return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def cmd_vault(args: argparse.Namespace, rest: list[str]) -> int:

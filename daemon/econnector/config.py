@@ -1,16 +1,16 @@
-"""The one config path: YAML -> JSON Schema validation -> frozen objects.
+"""The one config path: YAML -> JSON Schema validation -> defaults -> frozen objects.
 
-The JSON Schema below is the single source of truth; ``config/config.schema.json``
-is generated from it (``econnector config-schema``) and a test keeps the two
-equal. Unknown keys and bad values are reported with the key's dotted path.
-Relative paths are resolved against the config file's folder. Secrets (key
-passphrases, vault tokens) are never values in the file: only the names of
-files or environment variables that hold them.
+The schema (:mod:`.config_schema`) is the single source of the rules and of
+every default; ``config/config.schema.json`` is generated from it. Unknown
+keys and bad values are reported with the key's dotted path. Relative paths
+are resolved against the config file's folder. Secrets (key passphrases, vault
+tokens) are never values in the file: only the names of files, environment
+variables or systemd credentials that hold them (:mod:`.credentials` reads
+them when needed).
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -19,176 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from jsonschema import Draft202012Validator
 
+from .config_schema import SCHEMA, SCHEMA_ID, first_error, with_defaults
+from .credentials import SecretUnavailable, read_credential, read_env, read_secret_file
 from .errors import ConfigError
 
-SCHEMA_ID = "econnector.config/v1"
-
-# Exactly one secret source: ``oneOf`` fails when none or several are given.
-_secret_source = {
-    "oneOf": [{"required": [k]} for k in
-              ("passphrase_file", "passphrase_env", "passphrase_credential")]
-}
-_ENV_NAME = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
-# A systemd credential name (LoadCredential=NAME:...): a file name in $CREDENTIALS_DIRECTORY.
-_CREDENTIAL_NAME = {
-    "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,254}$",
-    "description": "the name of a systemd credential (LoadCredential=NAME:FILE in the "
-                   "unit), read from $CREDENTIALS_DIRECTORY/NAME",
-}
-
-SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://econnector.example/schemas/config-v1.json",
-    "title": "econnector configuration v1",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["schema", "folders", "identities", "vault"],
-    "properties": {
-        "schema": {"const": SCHEMA_ID},
-        "folders": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["root"],
-            "description": "Each folder defaults to <root>/<name>.",
-            "properties": {
-                **{
-                    k: {"type": "string", "minLength": 1}
-                    for k in ("root", "outbox", "inbox", "archive", "failed", "work")
-                },
-                "group": {
-                    "type": ["string", "integer"], "minLength": 1, "minimum": 0,
-                    "description": "the practice group (name or gid) that may read inbox/, "
-                                   "archive/ and failed/ (folders 2750, files 0640) and "
-                                   "write an outbox econnector creates (2770); without it "
-                                   "only the service user can (0700/0600)",
-                },
-            },
-        },
-        "watch": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "observer": {
-                    "enum": ["native", "polling", "none"], "default": "native",
-                    "description": "native: inotify/ReadDirectoryChangesW; polling: for network "
-                                   "shares; none: periodic rescans only",
-                },
-                "settle_ms": {"type": "integer", "minimum": 50, "maximum": 60000, "default": 250},
-                "rescan_interval_s": {
-                    "type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 10
-                },
-                "incomplete_timeout_s": {
-                    "type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 120
-                },
-                "orphan_timeout_s": {
-                    "type": "number", "exclusiveMinimum": 0, "maximum": 604800, "default": 600
-                },
-            },
-        },
-        "limits": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "max_pdf_mb": {"type": "integer", "minimum": 1, "maximum": 4096, "default": 100},
-                "max_sidecar_kb": {"type": "integer", "minimum": 1, "maximum": 1024, "default": 64},
-                "max_pages": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 2000},
-                "worker_memory_mb": {
-                    "type": "integer", "minimum": 256, "maximum": 65536, "default": 2048
-                },
-                "worker_timeout_s": {
-                    "type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 120
-                },
-            },
-        },
-        "signing": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "workers": {
-                    "type": "integer", "minimum": 1, "maximum": 64,
-                    "description": "signing worker processes; default: the number of CPUs, "
-                                   "at most 4",
-                },
-                "bytes_reserved": {
-                    "type": "integer", "minimum": 4096, "maximum": 1048576, "default": 16384
-                },
-                "location": {"type": "string", "maxLength": 200, "default": "Luxembourg"},
-            },
-        },
-        "identities": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["provider_code", "name", "pkcs12"],
-                "properties": {
-                    "provider_code": {"type": "string", "pattern": "^[0-9]{8}$"},
-                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "pkcs12": {"type": "string", "minLength": 1},
-                    "passphrase_file": {"type": "string", "minLength": 1},
-                    "passphrase_env": _ENV_NAME,
-                    "passphrase_credential": _CREDENTIAL_NAME,
-                },
-                **_secret_source,
-            },
-        },
-        "vault": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["kind"],
-            "properties": {
-                "kind": {"enum": ["local", "http"]},
-                "url": {
-                    "type": "string", "pattern": "^https?://",
-                    "description": "https://; plain http:// only for a vault on this machine "
-                                   "(127.0.0.1, ::1, localhost)",
-                },
-                "token_file": {"type": "string", "minLength": 1},
-                "token_env": _ENV_NAME,
-                "token_credential": _CREDENTIAL_NAME,
-                "ca_bundle": {"type": "string", "minLength": 1},
-                "data_dir": {"type": "string", "minLength": 1},
-                "timeout_s": {
-                    "type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 60
-                },
-                "concurrency": {"type": "integer", "minimum": 1, "maximum": 64, "default": 4},
-            },
-            "if": {"properties": {"kind": {"const": "http"}}},
-            "then": {
-                "required": ["url"],
-                "oneOf": [{"required": [k]} for k in
-                          ("token_file", "token_env", "token_credential")],
-            },
-        },
-        "retry": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "base_s": {"type": "number", "exclusiveMinimum": 0, "default": 2},
-                "cap_s": {"type": "number", "exclusiveMinimum": 0, "default": 300},
-            },
-        },
-        "receipts": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"default_language": {"enum": ["fr", "de", "en"], "default": "fr"}},
-        },
-        "logging": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "file": {"type": "string", "minLength": 1, "default": "-"},
-                "level": {"enum": ["debug", "info", "warning", "error"], "default": "info"},
-            },
-        },
-    },
-}
-
-_SECRET_KEYS = {"passphrase", "password", "token", "pin", "secret"}
-
+__all__ = [
+    "SCHEMA", "SCHEMA_ID", "Config", "ConfigError", "Folders", "Identity", "Limits", "Retry",
+    "SecretUnavailable", "Signing", "Vault", "Watch", "check_usable", "folder_gid", "load",
+    "log_file_problem", "parse",
+]
 
 @dataclass(frozen=True)
 class Folders:
@@ -224,48 +64,6 @@ class Signing:
     workers: int
     bytes_reserved: int
     location: str
-
-
-class SecretUnavailable(OSError):
-    """A passphrase or token cannot be read now; the text names the variable,
-    file or credential (it may appear later: the daemon tries again)."""
-
-
-CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
-
-
-def read_credential(name: str, key: str) -> bytes:
-    """A systemd credential (``LoadCredential=NAME:FILE``): ``$CREDENTIALS_DIRECTORY/NAME``.
-
-    systemd passes credentials as files in a private folder it names in this
-    variable, never as environment variables."""
-    folder = os.environ.get(CREDENTIALS_ENV)
-    if not folder:
-        raise SecretUnavailable(
-            f"{key}: ${CREDENTIALS_ENV} is not set, so the credential {name} cannot be "
-            f"read (add LoadCredential={name}:FILE to the unit)")
-    path = Path(folder) / name
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise SecretUnavailable(
-            f"{key}: cannot read the credential {path} ({e.strerror or e}; "
-            f"LoadCredential={name}:FILE in the unit)") from None
-
-
-def read_env(name: str, key: str) -> bytes:
-    value = os.environ.get(name)
-    if value is None:
-        raise SecretUnavailable(f"{key}: the environment variable {name} is not set")
-    return value.encode("utf-8")
-
-
-def read_secret_file(path: Path, key: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise SecretUnavailable(
-            f"{key}: cannot read the file {path} ({e.strerror or e})") from None
 
 
 @dataclass(frozen=True)
@@ -344,53 +142,6 @@ class Config:
         return next((i for i in self.identities if i.provider_code == provider_code), None)
 
 
-def _path(err_path: Any) -> str:
-    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in err_path]
-    return ".".join(parts).replace(".[", "[") or "(top level)"
-
-
-def _did_you_mean(key: str, known: Any) -> str:
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _first_error(doc: Any) -> ConfigError | None:
-    v = Draft202012Validator(SCHEMA)
-    # Shallowest first; at one level an unknown key before a missing one (a misspelt
-    # "identites" is both, and its "did you mean" says more).
-    errors = sorted(v.iter_errors(doc), key=lambda e: (
-        len(e.absolute_path), e.validator != "additionalProperties", e.message))
-    if not errors:
-        return None
-    e = errors[0]
-    where = _path(e.absolute_path)
-    if e.validator == "additionalProperties":
-        known = e.schema.get("properties", {})
-        extra = sorted(set(e.instance) - set(known))
-        key = extra[0] if extra else "?"
-        full = f"{where}.{key}" if e.absolute_path else key
-        if key.lower() in _SECRET_KEYS:
-            return ConfigError(
-                "secrets are never written in the config; use passphrase_file, "
-                "passphrase_env or passphrase_credential (token_file, token_env or "
-                "token_credential for the vault)",
-                full,
-            )
-        return ConfigError("unknown key" + _did_you_mean(key, known), full)
-    if e.validator == "oneOf":
-        kind = "token" if e.absolute_path and e.absolute_path[0] == "vault" else "passphrase"
-        return ConfigError(
-            f"give exactly one of {kind}_file, {kind}_env or {kind}_credential", where
-        )
-    if (e.validator == "type" and e.absolute_path and e.absolute_path[-1] == "provider_code"
-            and isinstance(e.instance, int)):
-        shown = str(e.instance) if len(str(e.instance)) == 8 else "01234567"
-        return ConfigError(
-            f"write the provider code in quotes (provider_code: \"{shown}\"): unquoted, "
-            "YAML reads it as a number (and a leading 0 changes it)", where)
-    return ConfigError(e.message, where)
-
-
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -444,32 +195,64 @@ def _refuse_overlap(folders: Folders) -> None:
 
 
 def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
-    """Validate a loaded YAML document and build frozen config objects."""
-    err = _first_error(doc)
+    """Validate a loaded YAML document and build frozen config objects; every
+    setting the document leaves out takes the schema's default."""
+    err = first_error(doc)
     if err:
         raise err
-    f = doc["folders"]
+    doc = with_defaults(doc)
+    folders = _folders(doc["folders"], base)
+    _refuse_overlap(folders)
+    w, lim, sig, r, log = (doc[k] for k in ("watch", "limits", "signing", "retry", "logging"))
+    return Config(
+        path=path,
+        folders=folders,
+        watch=Watch(
+            observer=w["observer"],
+            settle=w["settle_ms"] / 1000.0,
+            rescan_interval=float(w["rescan_interval_s"]),
+            incomplete_timeout=float(w["incomplete_timeout_s"]),
+            orphan_timeout=float(w["orphan_timeout_s"]),
+        ),
+        limits=Limits(
+            max_pdf_bytes=lim["max_pdf_mb"] * 1024 * 1024,
+            max_sidecar_bytes=lim["max_sidecar_kb"] * 1024,
+            max_pages=lim["max_pages"],
+            worker_memory_mb=lim["worker_memory_mb"],
+            worker_timeout=float(lim["worker_timeout_s"]),
+        ),
+        signing=Signing(
+            # Not in the schema's defaults: it depends on the machine.
+            workers=sig.get("workers") or min(4, os.cpu_count() or 1),
+            bytes_reserved=sig["bytes_reserved"],
+            location=sig["location"],
+        ),
+        identities=_identities(doc["identities"], base),
+        vault=_vault(doc["vault"], base, folders),
+        retry=Retry(base=float(r["base_s"]), cap=float(r["cap_s"])),
+        default_language=doc["receipts"]["default_language"],
+        log_file=log["file"] if log["file"] == "-" else str(_resolve(base, log["file"])),
+        log_level=log["level"],
+    )
+
+
+def _folders(f: dict[str, Any], base: Path) -> Folders:
+    """Each folder as given, else ``<root>/<name>``."""
     root = _resolve(base, f["root"])
     assert root is not None
 
     def folder(name: str) -> Path:
         return _resolve(base, f.get(name)) or root / name
 
-    folders = Folders(outbox=folder("outbox"), inbox=folder("inbox"), archive=folder("archive"),
-                      failed=folder("failed"), work=folder("work"), root=root,
-                      group=f.get("group"))
-    _refuse_overlap(folders)
-    w = doc.get("watch", {})
-    lim = doc.get("limits", {})
-    sig = doc.get("signing", {})
-    v = doc["vault"]
-    if v["kind"] == "http":
-        _refuse_plain_http(v["url"])
-    r = doc.get("retry", {})
-    log = doc.get("logging", {})
+    return Folders(outbox=folder("outbox"), inbox=folder("inbox"), archive=folder("archive"),
+                   failed=folder("failed"), work=folder("work"), root=root,
+                   group=f.get("group"))
+
+
+def _identities(items: list[dict[str, Any]], base: Path) -> tuple[Identity, ...]:
     identities = []
     seen: set[str] = set()
-    for i, d in enumerate(doc["identities"]):
+    for i, d in enumerate(items):
         if d["provider_code"] in seen:
             raise ConfigError("duplicate provider_code", f"identities[{i}].provider_code")
         seen.add(d["provider_code"])
@@ -486,45 +269,22 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
                 index=i,
             )
         )
-    return Config(
-        path=path,
-        folders=folders,
-        watch=Watch(
-            observer=w.get("observer", "native"),
-            settle=w.get("settle_ms", 250) / 1000.0,
-            rescan_interval=float(w.get("rescan_interval_s", 10)),
-            incomplete_timeout=float(w.get("incomplete_timeout_s", 120)),
-            orphan_timeout=float(w.get("orphan_timeout_s", 600)),
-        ),
-        limits=Limits(
-            max_pdf_bytes=lim.get("max_pdf_mb", 100) * 1024 * 1024,
-            max_sidecar_bytes=lim.get("max_sidecar_kb", 64) * 1024,
-            max_pages=lim.get("max_pages", 2000),
-            worker_memory_mb=lim.get("worker_memory_mb", 2048),
-            worker_timeout=float(lim.get("worker_timeout_s", 120)),
-        ),
-        signing=Signing(
-            workers=sig.get("workers", min(4, os.cpu_count() or 1)),
-            bytes_reserved=sig.get("bytes_reserved", 16384),
-            location=sig.get("location", "Luxembourg"),
-        ),
-        identities=tuple(identities),
-        vault=Vault(
-            kind=v["kind"],
-            url=v.get("url"),
-            token_file=_resolve(base, v.get("token_file")),
-            token_env=v.get("token_env"),
-            ca_bundle=_resolve(base, v.get("ca_bundle")),
-            data_dir=_resolve(base, v.get("data_dir")) or folders.work / "vault",
-            timeout=float(v.get("timeout_s", 60)),
-            concurrency=v.get("concurrency", 4),
-            token_credential=v.get("token_credential"),
-        ),
-        retry=Retry(base=float(r.get("base_s", 2)), cap=float(r.get("cap_s", 300))),
-        default_language=doc.get("receipts", {}).get("default_language", "fr"),
-        log_file=(log.get("file", "-") if log.get("file", "-") == "-"
-                  else str(_resolve(base, log["file"]))),
-        log_level=log.get("level", "info"),
+    return tuple(identities)
+
+
+def _vault(v: dict[str, Any], base: Path, folders: Folders) -> Vault:
+    if v["kind"] == "http":
+        _refuse_plain_http(v["url"])
+    return Vault(
+        kind=v["kind"],
+        url=v.get("url"),
+        token_file=_resolve(base, v.get("token_file")),
+        token_env=v.get("token_env"),
+        ca_bundle=_resolve(base, v.get("ca_bundle")),
+        data_dir=_resolve(base, v.get("data_dir")) or folders.work / "vault",
+        timeout=float(v["timeout_s"]),
+        concurrency=v["concurrency"],
+        token_credential=v.get("token_credential"),
     )
 
 

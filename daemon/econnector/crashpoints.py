@@ -2,7 +2,8 @@
 
 With ``ECONNECTOR_CRASH_AT=<point>`` in its environment (tests only; never set
 it in production) the daemon SIGKILLs itself the first time it reaches that
-point, as a power cut or ``kill -9`` would. The restart must then end with
+point, as a power cut or ``kill -9`` would; the variable is read by :func:`arm`
+at start, or at the first :func:`reached`. The restart must then end with
 every document delivered exactly once or rejected once, nothing lost.
 The points, in the order a document meets them, are :data:`POINTS`;
 docs/reliability.md lists what is durable at each.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
 
 POINTS: tuple[str, ...] = (
     # claiming and signing
@@ -56,12 +58,33 @@ POINTS: tuple[str, ...] = (
     "after-opted-out-finalized",
 )
 
-_TARGET = os.environ.get("ECONNECTOR_CRASH_AT") or None
-if _TARGET is not None and _TARGET not in POINTS:
-    raise SystemExit(f"econnector: unknown ECONNECTOR_CRASH_AT point {_TARGET!r}")
+ENV = "ECONNECTOR_CRASH_AT"
+
+_UNARMED = object()
+_target: object = _UNARMED  # the point to die at (str), None, or not read yet
+
+
+def arm(environ: Mapping[str, str] = os.environ) -> str | None:
+    """Read ``ECONNECTOR_CRASH_AT`` (once per process) and return the point, if any.
+
+    Called at the daemon's start so an unknown point stops it at once, with the
+    reason, instead of at the first point it passes; any process that
+    does not call it (a signing worker, an in-process test) arms itself at its
+    first :func:`reached`. Reading the environment at import instead made every
+    import of the package a place that could exit.
+    """
+    global _target
+    if _target is _UNARMED:
+        point = environ.get(ENV) or None
+        if point is not None and point not in POINTS:
+            raise SystemExit(f"econnector: unknown {ENV} point {point!r}")
+        _target = point
+    return _target if isinstance(_target, str) else None
 
 
 def reached(point: str) -> None:
     """Die here, hard, if this is the configured crash point."""
-    if _TARGET is not None and point == _TARGET:
+    if _target is _UNARMED:
+        arm()
+    if point == _target:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from . import matricule
+from .errors import render
 from .messages import STATE_TEXTS
+from .states import State
+
+if TYPE_CHECKING:
+    from .statestore import Delivery, Drop, Meta, Receipt, Signature
 
 
 def iso(ts: float) -> str:
@@ -30,6 +35,7 @@ _DATE_FORMATS: Final = {"fr": "%d/%m/%Y %H:%M:%S", "de": "%d.%m.%Y %H:%M:%S",
 STATUS_SCHEMA = "econnector.status/v1"
 RECEIPT_SCHEMA = "econnector.receipt/v1"
 ERROR_SCHEMA = "econnector.error/v1"
+OPTED_OUT_SCHEMA = "econnector.opted-out/v1"
 
 TYPE_NAMES = {
     "fr": {
@@ -191,16 +197,55 @@ def status_doc(
     return doc
 
 
+# States whose status file names the reason (a code the practice can look up).
+_WITH_REASON = frozenset({State.HELD, State.WAITING_RETRY, State.REJECTED,
+                          State.PATIENT_OPTED_OUT})
+
+
+def drop_status_doc(d: Drop, *, final: bool, default_language: str) -> dict[str, Any]:
+    """``<stem>.status.json`` for a drop. ``final``: written as the last step of
+    finishing; before that a delivered drop still says 'delivering' (its receipt is
+    not on disk yet)."""
+    state = d.state.value
+    if d.state is State.DELIVERED and d.finalized_at is None and not final:
+        state = "delivering"
+    message = d.message or state_message(state, d.language or default_language)
+    return status_doc(
+        document_id=d.document_id, stem=d.stem, state=state, updated_at=iso(d.updated_at),
+        attempts=d.attempts,
+        reason=d.reason if d.state in _WITH_REASON else None,
+        next_attempt_at=iso(d.next_attempt_at)
+        if d.state is State.WAITING_RETRY and d.next_attempt_at else None,
+        message=message,
+    )
+
+
+def opted_out_doc(d: Drop, *, decided_at: str, language: str) -> dict[str, Any]:
+    """``<stem>.opted-out.json``: the document is finished, signed but not sent; the
+    text (in the drop's language) tells staff to print the signed PDF."""
+    signed = f"{d.stem}.signed.pdf"
+    message, hint = render("patient-opted-out", {"signed": signed}, language)
+    return {
+        "schema": OPTED_OUT_SCHEMA, "document_id": d.document_id, "state": "patient-opted-out",
+        "code": "patient-opted-out", "message": message, "hint": hint, "signed_file": signed,
+        "signature": d.signature, "signed_sha256": d.signed_sha256, "decided_at": decided_at,
+    }
+
+
+def opted_out_text(doc: dict[str, Any]) -> str:
+    return f"{doc['message']}\n\n{doc['hint']}\n"
+
+
 def receipt_doc(
     *,
-    meta: dict[str, Any],
-    delivery: dict[str, Any],
-    signature: dict[str, Any],
+    meta: Meta,
+    delivery: Delivery,
+    signature: Signature,
     signed_at: str,
     delivered_at: str,
     original_sha256: str,
     signed_sha256: str,
-) -> dict[str, Any]:
+) -> Receipt:
     patient = meta["patient"]
     return {
         "schema": RECEIPT_SCHEMA,
@@ -222,7 +267,7 @@ def receipt_doc(
     }
 
 
-def receipt_text(receipt: dict[str, Any], language: str) -> str:
+def receipt_text(receipt: Receipt, language: str) -> str:
     lang = language if language in LABELS else "en"
     L, T = LABELS[lang], TYPE_NAMES[lang]
     sig = receipt["signature"]

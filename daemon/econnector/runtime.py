@@ -55,6 +55,26 @@ def open_store(path: Path) -> Store:
     return Store(path)
 
 
+def _watch_outbox(cfg: Config, pipeline: Pipeline,
+                  loop: asyncio.AbstractEventLoop) -> Watcher:
+    """File events hint the pipeline to scan: one loop wake-up per burst of events (the
+    observer thread calls ``poke``), not one per event."""
+    hint_pending = [False]
+
+    def deliver_hint() -> None:
+        hint_pending[0] = False
+        pipeline.hint()
+
+    def poke() -> None:
+        if not hint_pending[0]:
+            hint_pending[0] = True
+            loop.call_soon_threadsafe(deliver_hint)
+
+    watcher = Watcher(cfg.folders.outbox, poke, cfg.watch.observer)
+    pipeline.on_outbox_changed = lambda: watcher.restart("outbox replaced or back")
+    return watcher
+
+
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -69,20 +89,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         # IT may replace the CA bundle while we run (a wrong one holds all deliveries
         # as vault-tls): the pipeline then builds a client that trusts the new one.
         pipeline.remake_vault = functools.partial(make_vault_client, cfg)
-    # Runs on the observer thread: one loop wake-up per burst of events, not per event.
-    hint_pending = [False]
-
-    def deliver_hint() -> None:
-        hint_pending[0] = False
-        pipeline.hint()
-
-    def poke() -> None:
-        if not hint_pending[0]:
-            hint_pending[0] = True
-            loop.call_soon_threadsafe(deliver_hint)
-
-    watcher = Watcher(cfg.folders.outbox, poke, cfg.watch.observer)
-    pipeline.on_outbox_changed = lambda: watcher.restart("outbox replaced or back")
+    watcher = _watch_outbox(cfg, pipeline, loop)
 
     async def supervise() -> None:
         while not stop.is_set():

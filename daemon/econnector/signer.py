@@ -6,8 +6,8 @@ under a timeout after which the worker is killed and a new one started, so
 the daemon stays up and answers with a specific code.
 
 The signing itself (pyHanko) lives in :mod:`.signworker`, imported only by the
-workers: the main process stays ~40 MiB lighter. Jobs and outcomes are plain
-data. The main process checks that an identity unlocks with ``cryptography``'s
+workers: the main process stays lighter (docs/performance.md). Jobs and
+outcomes are plain data. The main process checks that an identity unlocks with ``cryptography``'s
 PKCS#12 reader, the same one pyHanko uses.
 """
 
@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from .codes import Code
 from .errors import IdentityHeld
 from .hardening import child_env
 
@@ -125,20 +126,20 @@ class SignOutcome:
     input_size: int = 0  # the original's size when signing ended
     input_sha256: str = ""  # the hash of the signed file's first ``input_size`` bytes
     signed_at: str = ""
-    code: str = ""
+    code: Code | None = None  # why not, when not ``ok``
     params: dict[str, Any] = field(default_factory=dict)
 
 
 # -- main-process side --------------------------------------------------------
 #
 # Why not pebble (used before): its pool runs three threads in the daemon's
-# process that hand every job and result across with locks and queues; measured
-# on the benchmark, ~290 futex calls per document contending for the GIL with
-# the event loop, and spawn's resource-tracker process (12 MiB). Here a worker
-# is a plain child process speaking pickle over its stdin/stdout (pickle frames
-# are self-delimiting); one job is in flight per worker, its round trip runs in
-# a thread of a small executor (blocking pipe I/O works the same on Windows),
-# and a worker that overruns its timeout is killed, which ends the blocked read.
+# process that hand every job and result across with locks and queues, contending
+# for the GIL with the event loop on every document, plus spawn's resource-tracker
+# process (the figures: docs/performance.md). Here a worker is a plain child
+# process speaking pickle over its stdin/stdout (pickle frames are
+# self-delimiting); one job is in flight per worker, its round trip runs in a
+# thread of a small executor (blocking pipe I/O works the same on Windows), and
+# a worker that overruns its timeout is killed, which ends the blocked read.
 
 # SIGINT is ignored first thing, before pyHanko's slow import: Ctrl-C in a terminal
 # reaches the whole process group, and the workers must not print KeyboardInterrupt
@@ -211,8 +212,8 @@ class SigningPool:
     def start(self, identities: Sequence[tuple[str, str, bytes]]) -> None:
         """(Re)start the workers with these (provider_code, pkcs12 path, passphrase).
 
-        They start at once, so importing pyHanko (~1 s each) overlaps the first
-        scan and settle period instead of delaying the first signature.
+        They start at once, so importing pyHanko (slow: docs/performance.md) overlaps
+        the first scan and settle period instead of delaying the first signature.
         """
         self.stop()
         self._identities = tuple(identities)

@@ -4,8 +4,8 @@ Why a held key: pyHanko's ``SimpleSigner`` re-parses the private key for every
 signature (more than half the cost of a small document). ``HeldKeySigner``
 parses it once per process; the signature itself is unchanged.
 
-This is the only module that imports pyHanko's signing stack (about 40 MiB per
-process); the daemon's main process never imports it. pyHanko and OS
+This is the only module that imports pyHanko's signing stack (tens of MiB per
+process, docs/performance.md); the daemon's main process never imports it. pyHanko and OS
 exceptions are translated to :mod:`econnector.errors` codes here and only
 here; results cross the process boundary as plain data (:mod:`.signer`).
 """
@@ -36,6 +36,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
 
 from . import fsio, pdfpolicy, safeopen
+from .codes import as_code
 from .errors import EconnectorError, IdentityHeld, PdfError
 from .hardening import harden_worker
 from .signer import DIGEST, SignJob, SignOutcome, read_identity
@@ -96,7 +97,7 @@ def init_worker(identities: Sequence[tuple[str, str, bytes]], memory_mb: int) ->
 
 def _fail(e: EconnectorError) -> SignOutcome:
     params = {k: v for k, v in e.params.items() if k != "field"}
-    return SignOutcome(ok=False, code=e.code, params=params)
+    return SignOutcome(ok=False, code=as_code(e.code), params=params)
 
 
 def sign_file(job: SignJob) -> SignOutcome:
@@ -115,10 +116,11 @@ def sign_file(job: SignJob) -> SignOutcome:
         return SignOutcome(ok=False, code="file-busy", params={"detail": e.strerror or "denied"})
 
 
-# Up to this size the PDF is read whole and signed in memory: pyHanko is about
-# 1 ms faster per small document on a buffer than on a file (it reads back and
-# patches its output), and the hash comes from the bytes already in hand. Larger
-# files are signed file to file, so memory stays flat whatever their size.
+# Up to this size the PDF is read whole and signed in memory: pyHanko is faster
+# per small document on a buffer than on a file (it reads back and patches its
+# output; docs/performance.md), and the hash comes from the bytes already in
+# hand. Larger files are signed file to file, so memory stays flat whatever
+# their size.
 IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 
@@ -132,18 +134,8 @@ def _sign(job: SignJob) -> SignOutcome:
         with safeopen.opened(job.src, expect) as fin:
             data = fin.read(IN_MEMORY_BYTES + 1)
             small = len(data) <= IN_MEMORY_BYTES
-            src: Any = io.BytesIO(data) if small else fin
-            try:
-                writer = IncrementalPdfFileWriter(src, strict=False)
-            except _PARSE_ERRORS as e:
-                raise PdfError("pdf-damaged", detail=_short(e)) from None
-            try:
-                if small and not pdfpolicy.may_hold_active_content(data):
-                    pages = pdfpolicy.check_pages(writer.prev, job.max_pages)
-                else:
-                    pages = pdfpolicy.check(writer.prev, job.max_pages)
-            except _PARSE_ERRORS as e:
-                raise PdfError("pdf-damaged", detail=_short(e)) from None
+            writer, pages = _open_checked(io.BytesIO(data) if small else fin, data, small,
+                                          job.max_pages)
             # The signed file starts with exactly these bytes (an incremental update):
             # their hash lets the daemon check they are the original it validated.
             input_sha256 = hashlib.sha256(data).hexdigest() if small else ""
@@ -160,19 +152,7 @@ def _sign(job: SignJob) -> SignOutcome:
             # digests in place instead of building the whole output in memory.
             with open(tmp, "w+b") as fout:
                 out: Any = io.BytesIO() if small else fout
-                try:
-                    asyncio.run(
-                        pdf_signer.async_sign_pdf(
-                            writer, output=out, bytes_reserved=job.bytes_reserved
-                        )
-                    )
-                except SigningError as e:
-                    msg = str(e)
-                    if any(w in msg.lower() for w in ("forbids all changes", "docmdp", "certif")):
-                        raise PdfError("pdf-certified-no-changes") from None
-                    raise PdfError("pdf-signing-failed", detail=_short(e)) from None
-                except _PARSE_ERRORS as e:
-                    raise PdfError("pdf-damaged", detail=_short(e)) from None
+                _sign_into(pdf_signer, writer, out, job.bytes_reserved)
                 if small:
                     signed = out.getbuffer()
                     fout.write(signed)
@@ -193,6 +173,34 @@ def _sign(job: SignJob) -> SignOutcome:
         ok=True, sha256=sha256, size=size, pages=pages, input_size=input_size,
         input_sha256=input_sha256, signed_at=signed_at.isoformat(),
     )
+
+
+def _open_checked(src: Any, data: bytes, small: bool, max_pages: int
+                  ) -> tuple[IncrementalPdfFileWriter, int]:
+    """pyHanko's writer over the original, and its page count, once the policy
+    passed; the walk is skipped when a byte search of a small PDF proves it
+    cannot refuse (:func:`.pdfpolicy.may_hold_active_content`)."""
+    try:
+        writer = IncrementalPdfFileWriter(src, strict=False)
+        if small and not pdfpolicy.may_hold_active_content(data):
+            return writer, pdfpolicy.check_pages(writer.prev, max_pages)
+        return writer, pdfpolicy.check(writer.prev, max_pages)
+    except _PARSE_ERRORS as e:
+        raise PdfError("pdf-damaged", detail=_short(e)) from None
+
+
+def _sign_into(pdf_signer: signers.PdfSigner, writer: IncrementalPdfFileWriter, out: Any,
+               bytes_reserved: int) -> None:
+    """Append the signature to ``out``; pyHanko's failures as PdfError codes."""
+    try:
+        asyncio.run(pdf_signer.async_sign_pdf(writer, output=out, bytes_reserved=bytes_reserved))
+    except SigningError as e:
+        msg = str(e)
+        if any(w in msg.lower() for w in ("forbids all changes", "docmdp", "certif")):
+            raise PdfError("pdf-certified-no-changes") from None
+        raise PdfError("pdf-signing-failed", detail=_short(e)) from None
+    except _PARSE_ERRORS as e:
+        raise PdfError("pdf-damaged", detail=_short(e)) from None
 
 
 # What pyHanko raises on damaged input varies (its own PdfError, but also

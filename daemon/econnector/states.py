@@ -36,6 +36,7 @@ class State(enum.StrEnum):
 
 
 class Event(enum.StrEnum):
+    CLAIM = "claim"  # the drop row is created (``received``); not in the table
     SIGNED = "signed"
     UPLOAD = "upload"
     CONFIRMED = "confirmed"

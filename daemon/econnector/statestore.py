@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import sqlite_utils
 
@@ -36,6 +36,84 @@ from .states import ACTIVE, Event, State, next_state
 
 SCHEMA_VERSION = 1
 
+# -- the JSON columns, typed ------------------------------------------------------
+# TypedDicts: stored as the same JSON as before (old databases load unchanged), and
+# mypy checks every key read.
+
+# The validated sidecar as the vault receives it (contract.DocumentMeta.canonical):
+# open-ended, as the vault allows top-level ``x-`` extensions.
+Meta = dict[str, Any]
+
+
+class FileStat(TypedDict):
+    """A file's identity when the claim judged it settled (``pdf_stat``,
+    ``sidecar_stat``); the sidecar's also holds the hash of what was validated."""
+
+    size: int
+    mtime_ns: int
+    ino: int
+    dev: int
+    sha256: NotRequired[str]
+
+
+class Signature(TypedDict):
+    level: str
+    subfilter: str
+    signer_subject: str
+    certificate_serial: str
+    digest_algorithm: str
+
+
+class Delivery(TypedDict):
+    """The vault's answer to the upload (a row rebuilt from a receipt knows only the
+    id and the fee)."""
+
+    vault_document_id: str
+    fee_amount: str
+    fee_currency: str
+    received_at: NotRequired[str]
+    sha256: NotRequired[str]
+    replayed: NotRequired[bool]
+
+
+class ErrorRecord(TypedDict):
+    """Why a drop was refused (errors.EconnectorError.as_dict): ``params`` render it
+    again in the staff's language; records older than params carry English text."""
+
+    code: str
+    message: str
+    hint: str
+    params: NotRequired[dict[str, Any]]
+    field: NotRequired[str]
+
+
+class Fee(TypedDict):
+    amount: str
+    currency: str
+
+
+class MaskedPatient(TypedDict):
+    matricule_masked: str
+    insurer: str
+
+
+class Receipt(TypedDict):
+    """``<stem>.receipt.json`` (receipts.receipt_doc), kept to write it again."""
+
+    schema: str
+    document_id: str
+    type: str
+    provider_code: str
+    submitted_by: str | None
+    patient: MaskedPatient
+    vault_document_id: str
+    signed_at: str
+    delivered_at: str
+    signature: Signature
+    original_sha256: str
+    signed_sha256: str
+    fee: Fee
+
 
 @dataclass(frozen=True, slots=True)
 class Drop:
@@ -44,8 +122,8 @@ class Drop:
     pdf_name: str
     sidecar_name: str
     state: State
-    pdf_stat: dict[str, Any] | None
-    sidecar_stat: dict[str, Any] | None
+    pdf_stat: FileStat | None
+    sidecar_stat: FileStat | None
     reason: str | None
     message: str | None
     attempts: int
@@ -55,17 +133,17 @@ class Drop:
     doc_key: str | None
     content_hash: str | None
     original_sha256: str | None
-    meta: dict[str, Any] | None
+    meta: Meta | None
     language: str | None
     signed_sha256: str | None
-    signature: dict[str, Any] | None
+    signature: Signature | None
     signed_at: str | None
-    delivery: dict[str, Any] | None
+    delivery: Delivery | None
     delivered_at: str | None
-    error: dict[str, Any] | None
+    error: ErrorRecord | None
     duplicate_of: int | None
     signed_archive: str | None
-    receipt: dict[str, Any] | None
+    receipt: Receipt | None
     finalized_at: float | None
     created_at: float
     updated_at: float
@@ -148,8 +226,9 @@ class Store:
 
     # -- writes ------------------------------------------------------------
     # The hot paths use plain SQL on the connection: sqlite-utils' Table.get and
-    # Table.update re-read the table's schema on every call, which was a third of
-    # the daemon's own CPU per document. sqlite-utils still creates the schema.
+    # Table.update re-read the table's schema on every call, which cost more than
+    # all the rest of the store (docs/performance.md). sqlite-utils still creates
+    # the schema.
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
@@ -158,8 +237,8 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def create(
-        self, stem: str, pdf_name: str, sidecar_name: str, pdf_stat: dict[str, Any] | None,
-        now: float, sidecar_stat: dict[str, Any] | None = None,
+        self, stem: str, pdf_name: str, sidecar_name: str, pdf_stat: FileStat | None,
+        now: float, sidecar_stat: FileStat | None = None,
     ) -> Drop:
         """Claim a pair. ``stem`` must be an output stem (names.out_stem); the file
         names may be anything the file system allows (stored reversibly)."""
@@ -173,7 +252,7 @@ class Store:
                 "created_at": now, "updated_at": now})
             self._insert("transitions", {
                 "drop_id": drop_id, "from_state": None, "to_state": State.RECEIVED.value,
-                "event": "claim", "at": now, "detail": stem})
+                "event": Event.CLAIM.value, "at": now, "detail": stem})
         return self.get(drop_id)
 
     def update(self, drop_id: int, now: float, **fields: Any) -> Drop:
@@ -216,7 +295,7 @@ class Store:
                 "event": event.value, "at": now, "detail": detail})
         return self._remember(dataclasses.replace(before, **fields, state=new, updated_at=now))
 
-    def import_delivered(self, stem: str, receipt: dict[str, Any], now: float,
+    def import_delivered(self, stem: str, receipt: Receipt, now: float,
                          signed_archive: str | None) -> Drop:
         """Record a delivery known only from its receipt (rebuilding a lost database)."""
         with self.db.conn:

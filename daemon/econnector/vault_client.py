@@ -8,8 +8,8 @@ fix the configuration; retrying alone never helps), a patient who opted out is
 :class:`PatientOptedOut`, and a refusal of the document itself is
 :class:`VaultRejected`. :func:`preflight` asks the same questions for
 ``econnector check-config`` and answers in one line per problem. The
-patient's matricule never appears in exception text, and httpx's request log
-lines are redacted for the same reason.
+patient's matricule never appears in exception text (and :mod:`econnector.logs`
+redacts httpx's request log lines for the same reason).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-import logging
 import math
 import socket
 import ssl
@@ -60,23 +59,9 @@ _MAX_DETAIL = 300
 
 def _redact(text: str) -> str:
     """``text`` with anything shaped like a matricule (13 digits) masked, no digit kept:
-    this text leaves for error files, ``check-config`` and httpx's log lines."""
+    this text leaves for error files and ``check-config`` (httpx's own log lines
+    are masked the same way by :func:`econnector.logs.configure`)."""
     return mask_text(text, reveal=False)
-
-
-class _RedactMatricules(logging.Filter):
-    """httpx logs each request URL at INFO; digital-status URLs hold a matricule."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-for _name in ("httpx", "httpcore"):
-    logging.getLogger(_name).addFilter(_RedactMatricules())
 
 
 # -- pure decisions -------------------------------------------------------------------------------

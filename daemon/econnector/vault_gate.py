@@ -7,6 +7,14 @@ document at a time probes the vault on a capped exponential backoff with full
 jitter, the others wait, and when a probe gets an answer the gate opens and the
 waiting documents go in the order they were dropped. Pure state and decisions;
 the pipeline does the I/O.
+
+The gate also answers the pipeline's scheduling questions: may this document
+upload now (:meth:`VaultGate.admit`), how does a document that may not wait
+(:meth:`VaultGate.hold_back`), what follows an upload's failure
+(:meth:`VaultGate.upload_failed`) or an answer (:meth:`VaultGate.answered`),
+and which waiting documents become due, and when (:class:`Wake`): while the
+gate is closed only the first of them is due, at the next probe, so thousands
+of waiting documents do not churn at every probe.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backoff import compute_backoff
+from .states import Event, State
 
 
 class GateState(enum.StrEnum):
@@ -25,6 +34,11 @@ class GateState(enum.StrEnum):
     UNAUTHORIZED = "unauthorized"  # 401/403: wait for IT, probe slowly
     TLS = "tls"  # the vault's certificate does not verify: wait for IT, probe slowly
 
+
+# Hold reasons that belong to the gate (not to the document): released when it opens.
+GATE_HOLDS: frozenset[str] = frozenset({"vault-unauthorized", "vault-tls"})
+# A wait of signed bytes with this reason follows the gate, not the document's own time.
+GATE_WAITS: frozenset[str] = frozenset({"vault-unavailable"})
 
 # Closed for a misconfiguration: documents wait ``held`` (reason: the gate's
 # code) for IT, not ``waiting-retry``; retrying faster would change nothing.
@@ -62,6 +76,31 @@ class Waiters:
 
     def __len__(self) -> int:
         return len(self._members)
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """What the pipeline schedules after a gate decision: ``due`` (drop id, wall time)
+    pairs; ``rescan`` when a document was parked at the gate (it frees room for new
+    claims); ``now`` to wake the loop at once."""
+
+    due: tuple[tuple[int, float], ...] = ()
+    rescan: bool = False
+    now: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Parking:
+    """How a document the gate did not admit waits: the transition to apply, if any
+    (``hold`` while the gate waits for IT, ``retry-later`` through an outage), with
+    its reason; ``unschedule``: drop its own due time (the gate wakes it)."""
+
+    event: Event | None
+    reason: str | None
+    params: dict[str, Any]
+    next_attempt_at: float | None
+    unschedule: bool
+    wake: Wake
 
 
 @dataclass
@@ -139,3 +178,63 @@ class VaultGate:
     def probe_now(self, now: float) -> None:
         if self.state is not GateState.OPEN:
             self.next_probe = now
+
+    # -- scheduling: the pipeline asks, the gate decides -----------------------------------
+    @property
+    def waiting(self) -> int:
+        """Documents parked at the gate (signed: they cost nothing until it opens)."""
+        return len(self.waiters)
+
+    def probe_wake(self) -> Wake:
+        """The first waiting document is due at the next probe (while closed)."""
+        first = self.waiters.first()
+        due = ((first, self.next_probe),) if first is not None and (
+            self.state is not GateState.OPEN) else ()
+        return Wake(due=due, rescan=True)
+
+    def hold_back(self, drop_id: int, state: State) -> Parking:
+        """``admit`` said no: the document waits for the gate, in drop order.
+
+        Held by the gate already: it stays held (released when the gate opens).
+        Otherwise it is held while the gate waits for IT (token, CA bundle), or
+        waits to retry through an outage until the next probe."""
+        self.waiters.add(drop_id)
+        if state is State.HELD:
+            wake = Wake() if self.misconfigured else self.probe_wake()
+            return Parking(None, None, {}, None, False, wake)
+        event: Event | None = None
+        if self.misconfigured:
+            event = Event.HOLD
+        elif state is not State.WAITING_RETRY:
+            event = Event.RETRY_LATER
+        return Parking(event, self.reason, dict(self.params),
+                       self.next_probe if event is Event.RETRY_LATER else None,
+                       True, self.probe_wake())
+
+    def upload_failed(
+        self, drop_id: int, now: float, rand: float, *, reason: str, message: str,
+        params: dict[str, Any], retry_after: float | None = None,
+        state: GateState | None = None,
+    ) -> float:
+        """An upload failed for a reason that is not the document's: close the gate and
+        park the document; returns the next probe time (then ask :meth:`probe_wake`)."""
+        nxt = self.failed(now, rand, reason=reason, message=message, retry_after=retry_after,
+                          params=params, state=state)
+        self.waiters.add(drop_id)
+        return nxt
+
+    def opened(self, now: float) -> Wake | None:
+        """The vault answered: open the gate. If it was closed, every waiting document
+        is due now (in drop order); None when it was open already."""
+        if not self.answered():
+            return None
+        return Wake(due=tuple((d, now) for d in self.waiters.drain()), now=True)
+
+    def credentials_changed(self, state: GateState, now: float) -> Wake:
+        """IT replaced the token (``UNAUTHORIZED``) or the CA bundle (``TLS``): if that
+        is why the gate is closed, probe at once with the first waiting document."""
+        if self.state is not state:
+            return Wake()
+        self.probe_now(now)
+        first = self.waiters.first()
+        return Wake(due=((first, now),) if first is not None else (), now=True)

@@ -27,24 +27,23 @@ from watchdog.observers.polling import PollingObserver
 log = structlog.get_logger("econnector.watcher")
 
 
-def _no_move_pairing_delay() -> None:
+def disable_move_pairing() -> None:
     """Stop watchdog holding unmatched IN_MOVED_FROM events for 0.5 s.
 
     watchdog pairs MOVED_FROM/MOVED_TO by holding every MOVED_FROM in a FIFO for
     half a second; every later event waits behind it. Each time we move a
     delivered original out of the outbox, the next drop's events were delayed
-    by 0.5 s, which is most of our drop-to-receipt time. Events are only hints
-    to us, so pairing is worthless; watchdog has no option for this, hence the
-    class attribute (read when an observer is created).
+    by 0.5 s, which is most of our drop-to-receipt time (docs/performance.md).
+    Events are only hints to us, so pairing is worthless; watchdog has no option
+    for this, hence the class attribute, read when an observer is created: set
+    by :meth:`Watcher.start` just before, never at import (importing this
+    module changes nothing in watchdog).
     """
     try:
         from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
     except ImportError:  # not on Linux, or a watchdog without the grouper
         return
     InotifyMoveEventGrouper.delay = 0.0
-
-
-_no_move_pairing_delay()
 
 
 HINT_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
@@ -93,12 +92,14 @@ class Watcher:
     def start(self) -> None:
         if self.kind == "none":
             return  # rescans only (a share where events are worthless)
+        if self.kind == "native":
+            disable_move_pairing()
         obs: BaseObserver = PollingObserver(timeout=1.0) if self.kind == "polling" else Observer()
         # Only what can make a drop claimable: files created, moved in, or closed
         # after writing. inotify then does not even report our own reads of the
         # outbox (EOF checks, hashing, signing: an open and a close each) nor
-        # every write() of a vendor's export; those were most of the events and
-        # a sixth of the daemon's Python time in the throughput benchmark.
+        # every write() of a vendor's export; those were most of the events and a
+        # real share of the daemon's Python time (docs/performance.md).
         # Rescans and readiness rechecks still see every change.
         obs.schedule(_Hint(self.poke), str(self.folder), recursive=False,
                      event_filter=HINT_EVENTS)

@@ -19,11 +19,13 @@ from hypothesis import strategies as st
 
 from econnector import contract, matricule
 from econnector.contract import Kind, all_errors, classify, parse_sidecar
+from econnector.contract.document import TOP_FIELDS
 from econnector.errors import CATALOG, SidecarError
+from econnector_testsupport.paths import DOCS
 
 PROVIDERS = frozenset({"90812100"})
 TODAY = date(2026, 12, 1)
-DOC = Path(__file__).resolve().parents[2] / "docs" / "folder-contract.md"
+DOC = DOCS / "folder-contract.md"
 EXAMPLE: dict[str, Any] = yaml.safe_load(contract.example_sidecar())
 MATRICULE = "1893120105732"
 
@@ -996,7 +998,7 @@ scalars = (
     | st.text(max_size=12)
     | SCHEMA_WORDS
 )
-keys = st.text(max_size=10) | st.sampled_from([*contract._TOP_FIELDS, "x-a", "matricule", "total"])
+keys = st.text(max_size=10) | st.sampled_from([*TOP_FIELDS, "x-a", "matricule", "total"])
 trees = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),

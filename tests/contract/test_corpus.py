@@ -25,12 +25,12 @@ from econnector_testsupport.daemon import (
     sidecar,
     write_config,
 )
+from econnector_testsupport.paths import CORPUS, DOCS
 from econnector_testsupport.vault import running_vault
 
-pytestmark = [pytest.mark.e2e, pytest.mark.corpus]
+pytestmark = pytest.mark.corpus
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-POLICY = Path(__file__).resolve().parents[2] / "docs" / "pdf-policy.md"
+POLICY = DOCS / "pdf-policy.md"
 # Signed and delivered, but pyHanko's reader cannot enumerate the signatures of
 # these (see docs/pdf-policy.md): only poppler's pdfsig validates them. If
 # pyHanko learns to read one, the test says so and it leaves this set.

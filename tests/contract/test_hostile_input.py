@@ -1,6 +1,6 @@
 """Hostile input: the sidecar parser under fuzzing, and path traversal end to end.
 
-tests/test_contract.py covers the field rules, small random bytes, small edits of
+tests/contract/test_contract.py covers the field rules, small random bytes, small edits of
 the example and the fixed YAML feature cases. This file adds what an attacker
 would try: wrong types everywhere, strings up to the size limit, nesting 10 to
 10,000 deep, alias bombs, large garbage, code-running tags, huge numbers,

@@ -28,6 +28,7 @@ from econnector_testsupport.daemon import (
     sidecar,
     write_config,
 )
+from econnector_testsupport.english import english_words
 from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, unsigned_pdf
 
 LANGS = ("fr", "de", "en")
@@ -44,25 +45,6 @@ SAMPLE: dict[str, Any] = {
     "not_after": "2026-11-30", "not_before": "2026-12-01", "path": "/srv/outbox",
     "what": "vault.token_file", "mode": "0644", "how": "0644", "signed": "2026-000123.signed.pdf",
 }
-
-# Words that are English and never French or German (whole words, any case).
-ENGLISH = re.compile(
-    r"\b(the|is|are|and|with|without|file|files|folder|please|drop|dropped|must|cannot|"
-    r"were|been|has|have|this|which|from|your|should|again|only|not|send|sent|"
-    r"signed|could|waits|missing|invalid|refused|error|check|fix|rename)\b",
-    re.I,
-)
-# Product and code words that stay as they are in every language.
-ALLOWED = re.compile(
-    r"econnector|check-config|outbox|inbox|failed/|schema: econnector\.document/v1|"
-    r"vault\.url|vault\.ca_bundle|sick-leave-certificate|invoice|prescription|"
-    r"certificate|YAML 1\.1|true|false|x-|\{[a-z_]+\}",
-)
-
-
-def english_words(text: str) -> list[str]:
-    return ENGLISH.findall(ALLOWED.sub(" ", text))
-
 
 def fields(template: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(template) if f}
@@ -254,7 +236,6 @@ def error_files(d: Daemon, stem: str) -> tuple[dict[str, Any], str]:
     return err, (d.inbox / f"{stem}.error.txt").read_text("utf-8")
 
 
-@pytest.mark.e2e
 def test_refused_sidecar_with_language_de_gives_a_german_error_file(daemon: Daemon) -> None:
     d = daemon
     bad = sidecar("I18N-DE", language="de", mat="1893120105733")  # the 13th digit is wrong
@@ -272,7 +253,6 @@ def test_refused_sidecar_with_language_de_gives_a_german_error_file(daemon: Daem
     assert status is not None and "Matrikelnummer" in status["message"]
 
 
-@pytest.mark.e2e
 def test_unreadable_sidecar_gives_an_error_file_in_the_default_language(daemon: Daemon) -> None:
     d = daemon
     drop(d.outbox, "i18n-fr", unsigned_pdf("fr"), b"language: de\nschema: [\n")
@@ -283,7 +263,6 @@ def test_unreadable_sidecar_gives_an_error_file_in_the_default_language(daemon: 
     assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d \(UTC\+0[12]:00\)", txt), txt
 
 
-@pytest.mark.e2e
 def test_yml_sidecar_delivers_with_a_localized_receipt_in_local_time(daemon: Daemon) -> None:
     d = daemon
     meta = sidecar("I18N-YML", language="de")
@@ -307,7 +286,6 @@ def test_yml_sidecar_delivers_with_a_localized_receipt_in_local_time(daemon: Dae
     assert st["message"] == messages.STATE_TEXTS["de"]["delivered"]
 
 
-@pytest.mark.e2e
 def test_yaml_and_yml_for_one_stem_are_ambiguous(daemon: Daemon) -> None:
     d = daemon
     (d.outbox / "i18n-two.yml").write_text(yaml.safe_dump(sidecar("I18N-TWO")))

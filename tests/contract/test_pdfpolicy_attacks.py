@@ -18,10 +18,10 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from econnector import pdfpolicy, signer, signworker
 from econnector.errors import CATALOG
 from econnector.testid import TestIdentity, make_identity
+from econnector_testsupport.paths import DOCS
 from econnector_testsupport.vault import unsigned_pdf
 
 PC = "90812100"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 Mutate = Callable[[IncrementalPdfFileWriter], None]
 N = generic.NameObject
@@ -188,7 +188,7 @@ def url_spec(url: str) -> generic.DictionaryObject:
 
 def with_object_streams(data: bytes, tmp_path: Path) -> bytes:
     """``data`` rewritten by qpdf with compressed object streams and streams."""
-    from daemonutil import require_tool
+    from econnector_testsupport.daemon import require_tool
 
     require_tool("qpdf")
     src, dst = tmp_path / "plain-for-qpdf.pdf", tmp_path / "objstm.pdf"
@@ -513,13 +513,12 @@ def test_refusals_through_the_worker_pool(ident: TestIdentity, tmp_path: Path) -
         pool.stop()
 
 
-@pytest.mark.e2e
 def test_the_daemon_refuses_each_attack_and_keeps_delivering(
     ident: TestIdentity, tmp_path: Path
 ) -> None:
     """Dropped as a vendor would, into the real daemon: each attack gets its error file
     (nothing signed or sent), and a good document dropped with them is delivered."""
-    from daemonutil import drop, running_daemon, sidecar, write_config
+    from econnector_testsupport.daemon import drop, running_daemon, sidecar, write_config
 
     cases = {
         "att-xfa": (build(xfa("stream", True)), "pdf-xfa"),

@@ -8,18 +8,17 @@ from pathlib import Path
 import pytest
 
 from econnector_testsupport.daemon import require_tool
+from econnector_testsupport.paths import BENCH
 from econnector_testsupport.vault import subprocess_env
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_quick_runs_every_scenario_and_peer(tmp_path: Path) -> None:
     for tool in ("inotifywait", "jq", "curl"):
         require_tool(tool)
     out = tmp_path / "bench.json"
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick",
+    r = subprocess.run([sys.executable, str(BENCH / "run.py"), "--quick",
                         "--json", str(out)], capture_output=True, text=True,
                        env=subprocess_env(), timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

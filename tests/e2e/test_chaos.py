@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from econnector_testsupport.paths import BENCH
 from econnector_testsupport.vault import subprocess_env
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_small_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     out = tmp_path / "chaos.json"
     r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "chaos.py"), "--cycles", "5", "--batch", "6",
+        [sys.executable, str(BENCH / "chaos.py"), "--cycles", "5", "--batch", "6",
          "--max-run", "3", "--seed", "7", "--json", str(out)],
         capture_output=True, text=True, env=subprocess_env(), timeout=600,
     )

@@ -5,10 +5,13 @@ the exit code and the one line that names the key and the fix."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,22 +22,19 @@ from econnector_testsupport.daemon import (
     econnector_cmd,
     make_identity,
     require_tool,
+    run_cli,
     running_daemon,
     write_config,
 )
+from econnector_testsupport.paths import DOCS
 from econnector_testsupport.vault import free_port, make_tls, running_vault, subprocess_env
 
 IS_ROOT = os.geteuid() == 0
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(econnector_cmd(*args), capture_output=True, text=True,
-                          env={**subprocess_env(), **(env or {})}, timeout=120)
-
-
 def check(cfg: Path, *args: str, env: dict[str, str] | None = None
           ) -> subprocess.CompletedProcess[str]:
-    return cli("check-config", "-c", str(cfg), *args, env=env)
+    return run_cli("check-config", "-c", str(cfg), *args, env=env)
 
 
 def problems(r: subprocess.CompletedProcess[str]) -> list[str]:
@@ -218,7 +218,7 @@ def test_run_waits_for_a_missing_outbox_but_not_for_a_missing_archive(tmp_path: 
         assert not outbox.exists()
     archive = tmp_path / "elsewhere" / "archive"
     edit(cfg, {"folders.archive": str(archive)})
-    r = cli("run", "-c", str(cfg))
+    r = run_cli("run", "-c", str(cfg))
     assert r.returncode == 2
     assert r.stderr.startswith(f"econnector: folders.archive: {archive} does not exist")
     assert len(r.stderr.strip().splitlines()) == 1 and not archive.exists()
@@ -235,7 +235,7 @@ def test_the_inbox_set_to_the_outbox_is_refused_by_check_config_and_run(tmp_path
                {"folders": {"root": ".", "inbox": "outbox"}})
     outbox = (cfg.parent / "outbox").resolve()
     for command in ("check-config", "run"):
-        r = cli(command, "-c", str(cfg))
+        r = run_cli(command, "-c", str(cfg))
         assert r.returncode == 2, (command, r.stdout, r.stderr)
         assert r.stderr == (f"econnector: folders.inbox: is the same folder as folders.outbox "
                             f"({outbox}); the outbox, inbox, archive, failed and work folders "
@@ -307,7 +307,7 @@ def test_a_log_file_in_a_missing_folder_fails_check_config_and_run(tmp_path: Pat
                 "(writable by the service user) or change logging.file (\"-\" logs to stdout)")
     r = check(cfg)
     assert r.returncode == 2 and problems(r) == [expected], r.stderr
-    r = cli("run", "-c", str(cfg))
+    r = run_cli("run", "-c", str(cfg))
     assert r.returncode == 2 and r.stderr.strip() == expected, r.stderr
     edit(cfg, {"logging.file": str(tmp_path)})  # a folder, not a file
     r = check(cfg)
@@ -345,7 +345,7 @@ def test_config_mistakes_are_named_with_the_fix(tmp_path: Path) -> None:
 
 
 def documented_lines() -> list[str]:
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    doc = (DOCS / "operations.md").read_text()
     section = doc.split("## Common mistakes", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| [^|]+ \| `(.+?)` \|", section, flags=re.M)
 
@@ -384,3 +384,56 @@ def test_the_did_you_mean_line_is_documented(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text().replace("identities:", "identites:"))
     actual = check(cfg).stderr.strip().removeprefix("econnector: ")
     assert actual in documented_lines()
+
+
+# -- any command: a config the schema refuses is one line, never a traceback --------------
+
+# The smallest valid config document (as tests/unit/test_config.py writes it): the CLI
+# refuses a wrong key before it opens any file the document names.
+MINIMAL = {
+    "schema": "econnector.config/v1",
+    "folders": {"root": "data"},
+    "identities": [
+        {
+            "provider_code": "90812100",
+            "name": "Dr A",
+            "pkcs12": "k.p12",
+            "passphrase_file": "k.pass",
+        }
+    ],
+    "vault": {"kind": "local"},
+}
+
+
+def with_(path: str, value: object) -> dict[str, Any]:
+    """:data:`MINIMAL` with one dotted key set (list items by index)."""
+    doc: dict[str, Any] = json.loads(json.dumps(MINIMAL))
+    *parents, last = path.split(".")
+    node: Any = doc
+    for p in parents:
+        node = node[int(p)] if p.isdigit() else node.setdefault(p, {})
+    node[last] = value
+    return doc
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text(yaml.safe_dump(with_("watch.settel_ms", 1)))
+    r = subprocess.run(
+        [sys.executable, "-m", "econnector.cli", "check-config", "-c", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("econnector: watch.settel_ms: unknown key "
+                                "(did you mean settle_ms?)")
+    assert "Traceback" not in r.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "econnector.cli", "run", "-c", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2 and "config file not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
-from test_i18n import english_words
 
 from econnector import testid
 from econnector.errors import CATALOG
@@ -32,19 +31,18 @@ from econnector_testsupport.daemon import (
     drop,
     econnector_cmd,
     make_identity,
+    require_tool,
+    run_cli,
     running_daemon,
     sidecar,
     wait_for,
     write_config,
 )
+from econnector_testsupport.english import english_words
+from econnector_testsupport.paths import REPO
 from econnector_testsupport.vault import subprocess_env, unsigned_pdf
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(econnector_cmd(*args), capture_output=True, text=True,
-                          env={**subprocess_env(), **(env or {})}, timeout=120)
 
 
 def real_doctor_identity(folder: Path) -> testid.TestIdentity:
@@ -75,7 +73,7 @@ def test_demo_drop_refuses_a_real_identity_with_a_real_vault(tmp_path: Path) -> 
     cfg = write_config(tmp_path / "p", [(PROVIDER, real_doctor_identity(tmp_path / "id"))],
                        vault_url="https://vault.example.lu/", token="tok-0123456789")
     outbox = tmp_path / "p" / "outbox"
-    r = cli("demo-drop", "-c", str(cfg))
+    r = run_cli("demo-drop", "-c", str(cfg))
     assert r.returncode == 2
     assert r.stderr.strip() == (
         f"econnector: demo-drop refuses this config: it would drop fake patients under "
@@ -88,11 +86,11 @@ def test_demo_drop_refuses_a_real_identity_with_a_real_vault(tmp_path: Path) -> 
 def test_demo_drop_allows_a_test_identity_or_the_local_vault(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "a", [(PROVIDER, make_identity(tmp_path / "id"))],
                        vault_url="https://vault.example.lu/", token="tok-0123456789")
-    r = cli("demo-drop", "-c", str(cfg), "--count", "1")
+    r = run_cli("demo-drop", "-c", str(cfg), "--count", "1")
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "a" / "outbox").glob("*.pdf"))) == 1
     cfg = write_config(tmp_path / "b", [(PROVIDER, real_doctor_identity(tmp_path / "real"))])
-    r = cli("demo-drop", "-c", str(cfg), "--count", "1")
+    r = run_cli("demo-drop", "-c", str(cfg), "--count", "1")
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "b" / "outbox").glob("*.pdf"))) == 1
 
@@ -109,7 +107,7 @@ def test_without_c_the_config_is_looked_for_in_etc_econnector(tmp_path: Path) ->
     assert r.returncode == 2
     assert r.stderr.strip() == (
         "econnector: config file not found: /etc/econnector/econnector.yaml")
-    r = cli("check-config", env={"ECONNECTOR_CONFIG": str(tmp_path / "x.yaml")})
+    r = run_cli("check-config", env={"ECONNECTOR_CONFIG": str(tmp_path / "x.yaml")})
     assert r.stderr.strip() == f"econnector: config file not found: {tmp_path / 'x.yaml'}"
 
 
@@ -176,14 +174,14 @@ def test_status_says_what_runs_what_waits_and_why(tmp_path: Path) -> None:
         assert d.wait_outcome("ok")["state"] == "delivered"
         wait_for(lambda: (s := d.status("wait")) and s["state"] == "held", 30, "held",
                  on_fail=d.log)
-        r = cli("status", "-c", str(cfg), "--lang", "en")
+        r = run_cli("status", "-c", str(cfg), "--lang", "en")
         assert r.returncode == 0, r.stderr
         lines = r.stdout.splitlines()
         assert lines[0] == f"daemon: running (pid {d.proc.pid})"  # type: ignore[union-attr]
         assert any(SECOND_PROVIDER in line and "LOCKED" in line.upper() for line in lines), lines
         held = [line for line in lines if "wait" in line.split() and "held" in line.split()]
         assert held and "identity-locked" in held[0], lines
-        j = json.loads(cli("status", "-c", str(cfg), "--json").stdout)
+        j = json.loads(run_cli("status", "-c", str(cfg), "--json").stdout)
         assert j["daemon"]["running"] is True
         assert [w["file"] for w in j["waiting"]] == ["wait"]
         assert j["waiting"][0]["reason"] == "identity-locked"
@@ -193,9 +191,10 @@ def test_status_says_what_runs_what_waits_and_why(tmp_path: Path) -> None:
     name = x509.Name.from_rfc4514_string(subject, {"serialNumber": NameOID.SERIAL_NUMBER})
     assert str(name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value).startswith("TEST Dr ")
     assert "CN=TEST" in subject and "Common Name" not in subject
-    r = cli("status", "-c", str(cfg), "--lang", "en")
+    r = run_cli("status", "-c", str(cfg), "--lang", "en")
     assert r.stdout.splitlines()[0] == "daemon: not running"
-    assert json.loads(cli("status", "-c", str(cfg), "--json").stdout)["daemon"]["running"] is False
+    status = json.loads(run_cli("status", "-c", str(cfg), "--json").stdout)
+    assert status["daemon"]["running"] is False
 
 
 # -- status in the staff's language (issue 9: everything a person reads in fr, de, en) -----
@@ -266,7 +265,7 @@ def blocked(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 @pytest.mark.parametrize("lang", ["de", "fr"])
 def test_status_speaks_german_and_french_and_keeps_the_codes(blocked, lang: str) -> None:  # type: ignore[no-untyped-def]
     d, cfg = blocked
-    r = cli("status", "-c", str(cfg), "--lang", lang)
+    r = run_cli("status", "-c", str(cfg), "--lang", lang)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     out = r.stdout
     lines = out.splitlines()
@@ -313,7 +312,7 @@ def test_status_speaks_german_and_french_and_keeps_the_codes(blocked, lang: str)
     detail = h["vault"]["params"]["detail"]
     assert not english_words(without(out, detail)), english_words(without(out, detail))
     # the language is the config's default when --lang is not given
-    assert cli("status", "-c", str(cfg)).stdout.splitlines()[0].startswith("econnector: läuft")
+    assert run_cli("status", "-c", str(cfg)).stdout.splitlines()[0].startswith("econnector: läuft")
 
 
 def test_status_has_a_name_for_every_state_in_every_language() -> None:
@@ -328,13 +327,13 @@ def test_status_has_a_name_for_every_state_in_every_language() -> None:
 @pytest.mark.e2e
 def test_status_json_stays_the_api_whatever_the_language(blocked) -> None:  # type: ignore[no-untyped-def]
     _, cfg = blocked
-    j = json.loads(cli("status", "-c", str(cfg), "--json").stdout)
+    j = json.loads(run_cli("status", "-c", str(cfg), "--json").stdout)
     assert j["daemon"]["running"] is True and j["daemon"]["vault"]["state"] == "outage"
     assert sorted((w["file"], w["state"], w["reason"]) for w in j["waiting"]) == [
         ("exp-1", "held", "certificate-expired"), ("lock-1", "held", "identity-locked"),
         ("out-1", "waiting-retry", "vault-unavailable")]
     assert all(ISO.match(doc["updated_at"]) for doc in j["documents"])
-    english = cli("status", "-c", str(cfg), "--lang", "en").stdout
+    english = run_cli("status", "-c", str(cfg), "--lang", "en").stdout
     assert "LOCKED (certificate-expired): The signing certificate of provider" in english
     assert "held" in english and "waiting-retry" in english
     assert english_words(without(english))  # the check that fr and de pass does see English
@@ -351,7 +350,7 @@ def test_status_names_missing_folders_in_french_and_says_when_the_daemon_stopped
     with running_daemon(cfg) as d:
         wait_for(lambda: health_file(d.root).get("inbox_missing") is True, 10,
                  "the health file", on_fail=lambda: str(health_file(d.root)))
-        r = cli("status", "-c", str(cfg), "--lang", "fr")
+        r = run_cli("status", "-c", str(cfg), "--lang", "fr")
         assert r.returncode == 0, r.stderr
         lines = r.stdout.splitlines()
         assert (f"EN ATTENTE (outbox-missing) : Le dossier outbox {outbox} est absent ou "
@@ -359,9 +358,9 @@ def test_status_names_missing_folders_in_french_and_says_when_the_daemon_stopped
         assert f"EN ATTENTE (inbox-missing) : Le dossier inbox {inbox} est absent" in r.stdout
         assert "documents par état : aucun pour l'instant" in lines
         assert not english_words(without(r.stdout, str(outbox), str(inbox))), r.stdout
-        de = cli("status", "-c", str(cfg), "--lang", "de").stdout
+        de = run_cli("status", "-c", str(cfg), "--lang", "de").stdout
         assert f"WARTET (inbox-missing): Der Ordner inbox {inbox} fehlt" in de
-    fr = cli("status", "-c", str(cfg)).stdout.splitlines()  # the default: fr
+    fr = run_cli("status", "-c", str(cfg)).stdout.splitlines()  # the default: fr
     assert fr[0] == ("econnector : à l'arrêt, aucun document n'est traité ; prévenez le "
                      "service informatique")
     assert not english_words(without("\n".join(fr))), fr
@@ -382,14 +381,13 @@ if [ "$3" = "install" ]; then sleep 2; echo "installed $5"; fi
 def test_a_second_make_waits_for_the_installation(tmp_path: Path) -> None:
     """`make demo-drop` while `make run` is still installing waits (and says so) instead of
     failing with `No module named pip`. The repository's Makefile, python stubbed."""
-    from daemonutil import require_tool
-
     require_tool("make")
     require_tool("flock")
-    repo = Path(__file__).resolve().parents[2]
     (tmp_path / "service").mkdir()
-    (tmp_path / "Makefile").write_bytes((repo / "Makefile").read_bytes())
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "Makefile").write_bytes((REPO / "Makefile").read_bytes())
+    for project in ("", "vault", "testsupport"):  # the three the Makefile installs
+        (tmp_path / project).mkdir(exist_ok=True)
+        (tmp_path / project / "pyproject.toml").write_text(f"[project]\nname = 'x{project}'\n")
     (tmp_path / "service" / "install-deps.sh").write_text("exit 0\n")
     fake = tmp_path / "fakepy"
     fake.write_text(FAKE_PYTHON)

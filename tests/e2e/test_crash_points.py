@@ -11,7 +11,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
 from econnector.crashpoints import POINTS
@@ -26,7 +25,13 @@ from econnector_testsupport.daemon import (
     wait_for,
     write_config,
 )
-from econnector_testsupport.vault import VaultProcess, running_vault, subprocess_env, unsigned_pdf
+from econnector_testsupport.vault import (
+    VaultProcess,
+    running_vault,
+    subprocess_env,
+    unsigned_pdf,
+    vault_records,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -52,21 +57,12 @@ def vault(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
 
 def provider_for(point: str, billed: bool) -> str:
-    """One provider code (in vaultutil.TEST_PROVIDERS) per point and outcome, so the
-    vault's records tell each test's document apart. Unbilled outcomes (rejected, opted
-    out) take index + 50: the two never share a point, and nothing is billed to either."""
+    """One provider code (in ``econnector_testsupport.vault.TEST_PROVIDERS``) per point and
+    outcome, so the vault's records tell each test's document apart. Unbilled outcomes
+    (rejected, opted out) take index + 50: the two never share a point, and nothing is
+    billed to either."""
     index = POINTS.index(point) + (0 if billed else 50)
     return f"9{index:03d}0000"
-
-
-def vault_records(vp: VaultProcess, provider: str) -> list[dict]:  # type: ignore[type-arg]
-    today = datetime.date.today()
-    quarter = f"{today.year}Q{(today.month - 1) // 3 + 1}"
-    r = httpx.get(f"{vp.base_url}/v1/billing/activity",
-                  params={"quarter": quarter, "provider_code": provider},
-                  headers={"Authorization": f"Bearer {vp.token}"}, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()["records"]  # type: ignore[no-any-return]
 
 
 def crash_then_recover(tmp_path: Path, vault: VaultProcess, point: str,  # type: ignore[no-untyped-def]
@@ -174,10 +170,15 @@ def test_every_point_is_exercised() -> None:
     assert not set(REJECTION_POINTS) & set(OPTED_OUT_POINTS)
 
 
-def test_unknown_crash_point_is_refused() -> None:
+def test_unknown_crash_point_is_refused(tmp_path: Path) -> None:
+    """A misspelt point stops ``econnector run`` at start, before it touches a
+    folder (not silently never firing). Importing the module alone does nothing."""
     import sys
 
+    env = {**subprocess_env(), "ECONNECTOR_CRASH_AT": "nowhere"}
     r = subprocess.run([sys.executable, "-c", "import econnector.crashpoints"],
-                       capture_output=True, text=True, timeout=60,
-                       env={**subprocess_env(), "ECONNECTOR_CRASH_AT": "nowhere"})
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(econnector_cmd("run", "-c", str(tmp_path / "nope.yaml")),
+                       capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode != 0 and "unknown ECONNECTOR_CRASH_AT" in r.stderr

@@ -7,7 +7,9 @@ import datetime
 import hashlib
 import json
 import ssl
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +22,7 @@ from econnector_testsupport.daemon import (
     Daemon,
     assert_pdfsig_last_valid,
     drop,
-    make_identity,
+    econnector_cmd,
     pyhanko_status,
     running_daemon,
     sidecar,
@@ -28,26 +30,14 @@ from econnector_testsupport.daemon import (
     wait_for,
     write_config,
 )
-from econnector_testsupport.vault import VaultProcess, make_tls, running_vault, unsigned_pdf
+from econnector_testsupport.vault import VaultProcess, subprocess_env, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def identity(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
-    return make_identity(tmp_path_factory.mktemp("identity"))
-
-
-@pytest.fixture(scope="module")
-def tls_vault(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("vault")
-    tls = make_tls(folder / "tls")
-    with running_vault(folder, tls=tls, patients={"1893120105732": "green"}) as vp:
-        yield vp
-
-
 @pytest.fixture
-def daemon(tmp_path: Path, identity: TestIdentity, tls_vault: VaultProcess):  # type: ignore[no-untyped-def]
+def daemon(tmp_path: Path, identity: TestIdentity, tls_vault: VaultProcess) -> Iterator[Daemon]:
+    """A fresh practice per test on the shared identity and TLS vault (fixtures.py)."""
     cfg = write_config(tmp_path / "practice", [(PROVIDER, identity)], vault=tls_vault)
     with running_daemon(cfg) as d:
         yield d
@@ -326,11 +316,6 @@ def test_logs_never_show_patient_identity(daemon: Daemon) -> None:
 
 
 def test_status_command_lists_documents_newest_first(daemon: Daemon) -> None:
-    import subprocess
-
-    from daemonutil import econnector_cmd
-    from vaultutil import subprocess_env
-
     drop(daemon.outbox, "st-1", unsigned_pdf("st-1"), sidecar("E2E-ST1"))
     assert daemon.wait_outcome("st-1")["state"] == "delivered"
     drop(daemon.outbox, "st-2", unsigned_pdf("st-2"), sidecar("E2E-ST2", colour="x"))

@@ -29,7 +29,6 @@ from econnector import names, safeopen, signer, signworker
 from econnector.pipeline import Pipeline
 from econnector.statestore import Store
 from econnector.testid import TestIdentity
-from econnector.vault_transport import make_vault_client
 from econnector_testsupport.daemon import (
     PROVIDER,
     Daemon,
@@ -43,6 +42,7 @@ from econnector_testsupport.daemon import (
     wait_for,
     write_config,
 )
+from econnector_testsupport.fakes import MockVault, ScriptedPool
 from econnector_testsupport.vault import free_port, running_vault, subprocess_env, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
@@ -319,25 +319,6 @@ def test_safeopen_refuses_what_is_not_the_claimed_regular_file(tmp_path: Path) -
 # -- 5: an error that cannot get better is final -----------------------------------------------
 
 
-class FailingPool:
-    """A signing pool whose every job fails with ``exc`` (the failure is ours, not the
-    document's): the daemon must stop retrying it, not loop holding a claim slot."""
-
-    def __init__(self, exc: Exception) -> None:
-        self.exc = exc
-        self.calls = 0
-
-    def start(self, identities: Any) -> None:
-        pass
-
-    async def sign(self, job: signer.SignJob) -> signer.SignOutcome:
-        self.calls += 1
-        raise self.exc
-
-    def stop(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize("exc, max_calls", [
     (OSError(errno.ENAMETOOLONG, "File name too long"), 1),  # can never get better
     (RuntimeError("a bug of ours"), 6),  # might: a few retries, then final
@@ -350,8 +331,10 @@ def test_an_internal_error_that_persists_is_final(
     cfg = inprocess_config(tmp_path, ident, 0.01, 0.05)
     drop(cfg.folders.outbox, "jam", unsigned_pdf("jam"), sidecar("JAM-1"))
     store = Store(cfg.folders.work / "state.sqlite")
-    pool = FailingPool(exc)
-    pipe = Pipeline(cfg, store, make_vault_client(cfg), pool)  # type: ignore[arg-type]
+    # Every job fails with ``exc`` (the failure is ours, not the document's): the
+    # daemon must stop retrying it, not loop holding a claim slot.
+    pool = ScriptedPool([exc] * 20)
+    pipe = Pipeline(cfg, store, MockVault().client(), pool)  # type: ignore[arg-type]
 
     async def scenario() -> None:
         stop = asyncio.Event()
@@ -372,7 +355,7 @@ def test_an_internal_error_that_persists_is_final(
     assert error["code"] == "internal-error"
     assert pool.calls == max_calls
     assert sorted(p.name for p in cfg.folders.failed.iterdir()) == ["jam.pdf", "jam.yaml"]
-    assert pipe._claimed_active() == 0
+    assert pipe.claimed_active() == 0
     store.close()
 
 

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_crash_points import vault_records
 
 from econnector_testsupport.daemon import (
     PROVIDER,
@@ -20,7 +19,13 @@ from econnector_testsupport.daemon import (
     wait_for,
     write_config,
 )
-from econnector_testsupport.vault import free_port, running_vault, subprocess_env, unsigned_pdf
+from econnector_testsupport.vault import (
+    free_port,
+    running_vault,
+    subprocess_env,
+    unsigned_pdf,
+    vault_records,
+)
 
 pytestmark = pytest.mark.e2e
 

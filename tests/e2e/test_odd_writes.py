@@ -148,11 +148,6 @@ def assert_delivered_once(d: Daemon, stem: str, pdf: bytes, vault_before: int) -
 
 
 @pytest.fixture(scope="module")
-def identity(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
-    return make_identity(tmp_path_factory.mktemp("identity"))
-
-
-@pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory, identity: TestIdentity) -> Iterator[Daemon]:
     """One daemon for the cases that can share it; it must stop cleanly (exit 0) at the end."""
     root = tmp_path_factory.mktemp("odd") / "practice"

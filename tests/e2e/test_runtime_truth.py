@@ -44,13 +44,6 @@ LOCKED = "90812200"
 ORPHAN_S = 3
 
 
-def health(d: Daemon) -> dict[str, Any]:
-    try:
-        return json.loads((d.root / "work" / "daemon-status.json").read_text("utf-8"))  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        return {}
-
-
 def console(d: Daemon) -> str:
     return (d.root / "daemon.stderr").read_text("utf-8", errors="replace")
 
@@ -90,8 +83,8 @@ def test_start_rewrites_the_health_file_and_says_which_identities_cannot_sign(
     d: Daemon,
 ) -> None:
     assert d.proc is not None
-    h = wait_for(lambda: (h := health(d)) and h.get("pid") == d.proc.pid and h, 10,  # type: ignore[union-attr]
-                 "a health file of this process", on_fail=lambda: str(health(d)))
+    h = wait_for(lambda: (h := d.health()) and h.get("pid") == d.proc.pid and h, 10,  # type: ignore[union-attr]
+                 "a health file of this process", on_fail=lambda: str(d.health()))
     assert h["started_at"] != stale_started and h["updated_at"] >= h["started_at"]
     assert h["outbox_missing"] is False and h["inbox_missing"] is False
     assert h["folders"]["outbox"] == {"path": str(d.outbox), "ok": True, "reason": None}
@@ -128,7 +121,7 @@ def test_expired_certificate_holds_its_documents_and_others_flow(d: Daemon) -> N
     st = d.wait_outcome("exp-1")
     assert st["state"] == "delivered", st
     assert (d.inbox / "exp-1.signed.pdf").exists()
-    h = wait_for(lambda: (h := health(d)) and EXPIRED not in h["identities_locked"] and h,
+    h = wait_for(lambda: (h := d.health()) and EXPIRED not in h["identities_locked"] and h,
                  10, "the health file to show the renewed identity")
     assert h["identities"][EXPIRED]["state"] == "unlocked"
 
@@ -176,8 +169,8 @@ def test_missing_outbox_and_inbox_outside_root_are_waited_for_never_created(
     cfg = write_config(tmp_path / "practice", [(PROVIDER, ident)],
                        folders={"outbox": str(outbox), "inbox": str(inbox)})
     with running_daemon(cfg) as d:
-        h = wait_for(lambda: (h := health(d)) and h.get("pid") == d.proc.pid and h, 10,  # type: ignore[union-attr]
-                     "the health file", on_fail=lambda: str(health(d)))
+        h = wait_for(lambda: (h := d.health()) and h.get("pid") == d.proc.pid and h, 10,  # type: ignore[union-attr]
+                     "the health file", on_fail=lambda: str(d.health()))
         assert h["outbox_missing"] is True and h["inbox_missing"] is True
         assert h["folders"]["outbox"] == {"path": str(outbox), "ok": False,
                                           "reason": "outbox-missing"}
@@ -192,15 +185,15 @@ def test_missing_outbox_and_inbox_outside_root_are_waited_for_never_created(
         # could be written
         outbox.mkdir(parents=True)
         drop(outbox, "late", unsigned_pdf("late"), sidecar("LATE-1"))
-        wait_for(lambda: health(d).get("outbox_missing") is False, 15, "the outbox back",
-                 on_fail=lambda: f"{health(d)}\n{d.log()}")
+        wait_for(lambda: d.health().get("outbox_missing") is False, 15, "the outbox back",
+                 on_fail=lambda: f"{d.health()}\n{d.log()}")
         assert (outbox / "late.pdf").exists() and not inbox.exists()
         inbox.mkdir()
         st = wait_for(lambda: (p := inbox / "late.status.json").exists()
                       and (s := json.loads(p.read_text())) and s["state"] == "delivered" and s,
-                      30, "the delivery", on_fail=lambda: f"{health(d)}\n{d.log()}")
+                      30, "the delivery", on_fail=lambda: f"{d.health()}\n{d.log()}")
         assert st["attempts"] == 1
-        h = wait_for(lambda: (h := health(d)) and h["inbox_missing"] is False and h, 10,
+        h = wait_for(lambda: (h := d.health()) and h["inbox_missing"] is False and h, 10,
                      "the inbox back in the health file")
         assert h["folders"]["outbox"]["ok"] and h["folders"]["inbox"]["ok"]
         out = console(d)

@@ -8,7 +8,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from test_crash_points import vault_records
 
 from econnector_testsupport.daemon import (
     drop,
@@ -27,6 +26,7 @@ from econnector_testsupport.vault import (
     pending_faults,
     running_vault,
     unsigned_pdf,
+    vault_records,
 )
 
 pytestmark = pytest.mark.e2e
@@ -126,7 +126,7 @@ def test_permanent_answers_are_not_retried(tmp_path: Path, vault: VaultProcess) 
         red = wait_for(lambda: (s := d.status("red")) and s["state"] == "patient-opted-out"
                        and s, 30, "red's outcome")
         big_st = d.wait_outcome("big")
-    # 422 patient-opted-out is final but no error (details: tests/test_vault_truth.py)
+    # 422 patient-opted-out is final but no error (details: tests/e2e/test_vault_truth.py)
     assert red["attempts"] == 1 and d.error("red") is None
     assert big_st["state"] == "rejected" and big_st["attempts"] == 1  # one upload, no retry
     assert d.error("big")["code"] == "vault-too-large"  # type: ignore[index]

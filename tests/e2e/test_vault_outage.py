@@ -3,13 +3,11 @@ and injected failures; plus a disk or inbox that becomes unusable."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from test_crash_points import vault_records
 
 from econnector_testsupport.daemon import (
     PROVIDER,
@@ -21,7 +19,7 @@ from econnector_testsupport.daemon import (
     wait_for,
     write_config,
 )
-from econnector_testsupport.vault import free_port, running_vault, unsigned_pdf
+from econnector_testsupport.vault import free_port, running_vault, unsigned_pdf, vault_records
 
 pytestmark = pytest.mark.e2e
 
@@ -31,13 +29,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
-
-
-def health(root: Path) -> dict:  # type: ignore[type-arg]
-    try:
-        return json.loads((root / "work" / "daemon-status.json").read_text())  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        return {}
 
 
 def test_outage_under_load_delivers_all_once_in_order_with_flat_memory(tmp_path: Path) -> None:
@@ -61,7 +52,7 @@ def test_outage_under_load_delivers_all_once_in_order_with_flat_memory(tmp_path:
                  "every document waiting for the vault", on_fail=d.log)
         assert d.proc is not None
         rss_before = rss_kib(d.proc.pid)
-        wait_for(lambda: health(d.root).get("vault", {}).get("state") == "outage", 10,
+        wait_for(lambda: d.health().get("vault", {}).get("state") == "outage", 10,
                  "the outage to show in daemon-status.json")
         # several backoff rounds (retry base 0.2 s, cap 1 s in tests)
         wait_for(lambda: '"failures": 4' in d.log_path.read_text(), 30,
@@ -98,13 +89,13 @@ def test_refused_credentials_pause_everything_until_the_token_is_fixed(tmp_path:
                 wait_for(lambda i=i: (s := d.status(f"t{i}")) and s["state"] == "held"
                          and s["reason"] == "vault-unauthorized", 30, "held statuses",
                          on_fail=d.log)
-            assert health(d.root)["vault"]["state"] == "unauthorized"
+            assert d.health()["vault"]["state"] == "unauthorized"
             assert '"vault-unauthorized"' in d.log_path.read_text()
             # IT fixes the token file: no restart needed
             (d.root / "vault.token").write_text(vp.token + "\n")
             for i in range(3):
                 assert d.wait_outcome(f"t{i}", timeout=30)["state"] == "delivered"
-            assert health(d.root)["vault"]["state"] == "open"
+            assert d.health()["vault"]["state"] == "open"
         assert len(vault_records(vp, PROVIDER)) == 3
 
 
@@ -126,7 +117,7 @@ def test_unusable_folder_pauses_and_resumes(tmp_path: Path, folder: str) -> None
         drop(d.outbox, "during", unsigned_pdf("during"), sidecar("INB-1"))
 
         def paused() -> bool:
-            h = health(d.root)
+            h = d.health()
             if folder == "inbox":
                 return bool(h.get("inbox_missing")) and h["folders"]["inbox"]["reason"] == \
                     "inbox-missing"

@@ -10,18 +10,14 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from econnector_testsupport.daemon import (
-    Daemon,
     drop,
     make_identity,
     running_daemon,
@@ -34,7 +30,7 @@ from econnector_testsupport.vault import (
     make_tls,
     running_vault,
     unsigned_pdf,
-    verify_for,
+    vault_records,
 )
 
 pytestmark = pytest.mark.e2e
@@ -49,24 +45,6 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultProcess]:
     folder = tmp_path_factory.mktemp("vault")
     with running_vault(folder, tls=make_tls(folder / "tls"), patients={RED: "red"}) as vp:
         yield vp
-
-
-def records(vp: VaultProcess, provider: str) -> list[dict[str, Any]]:
-    today = datetime.date.today()
-    r = httpx.get(f"{vp.base_url}/v1/billing/activity",
-                  params={"quarter": f"{today.year}Q{(today.month - 1) // 3 + 1}",
-                          "provider_code": provider},
-                  headers={"Authorization": f"Bearer {vp.token}"}, timeout=10,
-                  verify=verify_for(vp))
-    assert r.status_code == 200, r.text
-    return r.json()["records"]  # type: ignore[no-any-return]
-
-
-def health(d: Daemon) -> dict[str, Any]:
-    try:
-        return json.loads((d.root / "work" / "daemon-status.json").read_text("utf-8"))  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        return {}
 
 
 def test_untrusted_vault_certificate_holds_deliveries_until_the_ca_bundle_is_fixed(
@@ -85,18 +63,18 @@ def test_untrusted_vault_certificate_holds_deliveries_until_the_ca_bundle_is_fix
             st = wait_for(lambda s=stem: (x := d.status(s)) and x["state"] == "held" and x,
                           30, f"{stem} held", on_fail=lambda s=stem: f"{d.status(s)}\n{d.log()}")
             assert st["reason"] == "vault-tls", st
-        h = wait_for(lambda: (h := health(d)) and h["vault"]["state"] == "tls" and h, 10,
-                     "the health file to show the TLS failure", on_fail=lambda: str(health(d)))
+        h = wait_for(lambda: (h := d.health()) and h["vault"]["state"] == "tls" and h, 10,
+                     "the health file to show the TLS failure", on_fail=lambda: str(d.health()))
         assert h["vault"]["reason"] == "vault-tls"
-        assert records(vault, TLS_PROVIDER) == []
+        assert vault_records(vault, TLS_PROVIDER) == []
 
         # IT puts the vault's CA into the bundle file: deliveries resume without a restart
         bundle.write_bytes(vault.ca_bundle.read_bytes())
         for stem in ("tls-1", "tls-2"):
             assert d.wait_outcome(stem, timeout=60)["state"] == "delivered"
-        h = wait_for(lambda: (h := health(d)) and h["vault"]["state"] == "open" and h, 10,
-                     "the health file to show the vault open", on_fail=lambda: str(health(d)))
-    assert len(records(vault, TLS_PROVIDER)) == 2
+        h = wait_for(lambda: (h := d.health()) and h["vault"]["state"] == "open" and h, 10,
+                     "the health file to show the vault open", on_fail=lambda: str(d.health()))
+    assert len(vault_records(vault, TLS_PROVIDER)) == 2
 
 
 def test_patient_who_opted_out_gets_the_signed_pdf_to_print(
@@ -126,4 +104,4 @@ def test_patient_who_opted_out_gets_the_signed_pdf_to_print(
     assert not d.failed.exists() or not list(d.failed.iterdir())
     assert d.error("red") is None and d.receipt("red") is None
     assert not list(d.outbox.iterdir())
-    assert records(vault, OPTED_PROVIDER) == []  # not stored, not billed
+    assert vault_records(vault, OPTED_PROVIDER) == []  # not stored, not billed

@@ -2,17 +2,16 @@
 
 import dataclasses
 import json
-import subprocess
-import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from econnector import config
 from econnector.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[2]
+from econnector_testsupport.paths import REPO
 
 MINIMAL = {
     "schema": "econnector.config/v1",
@@ -104,36 +103,13 @@ def test_duplicate_provider_codes_are_refused() -> None:
 
 
 def test_committed_schema_file_is_the_generated_one() -> None:
-    assert json.loads((ROOT / "config" / "config.schema.json").read_text()) == config.SCHEMA
+    assert json.loads((REPO / "config" / "config.schema.json").read_text()) == config.SCHEMA
 
 
 def test_example_config_is_valid() -> None:
-    doc = yaml.safe_load((ROOT / "config" / "econnector.example.yaml").read_text())
+    doc = yaml.safe_load((REPO / "config" / "econnector.example.yaml").read_text())
     cfg = config.parse(doc, Path("/etc/econnector"))
     assert cfg.vault.kind == "http"
-
-
-def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
-    bad = tmp_path / "c.yaml"
-    bad.write_text(yaml.safe_dump(with_("watch.settel_ms", 1)))
-    r = subprocess.run(
-        [sys.executable, "-m", "econnector.cli", "check-config", "-c", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert r.returncode == 2
-    assert r.stderr.strip() == ("econnector: watch.settel_ms: unknown key "
-                                "(did you mean settle_ms?)")
-    assert "Traceback" not in r.stderr
-    missing = subprocess.run(
-        [sys.executable, "-m", "econnector.cli", "run", "-c", str(tmp_path / "nope.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert missing.returncode == 2 and "config file not found" in missing.stderr
-    assert len(missing.stderr.strip().splitlines()) == 1
 
 
 def test_folders_group_is_a_name_or_a_gid() -> None:
@@ -226,3 +202,104 @@ def test_did_you_mean_and_a_numeric_provider_code() -> None:
         parse(with_("identities.0.provider_code", 90812100))
     assert e.value.field == "identities[0].provider_code"
     assert 'in quotes (provider_code: "90812100")' in e.value.message
+
+
+# -- defaults from one source: the schema's ``default`` keywords (issue 10) -----------------
+
+# Optional settings without a static default, and why: each is derived when the
+# config is loaded, or its absence means "not used". Any other optional property
+# must carry a ``default`` in the schema.
+DERIVED = {
+    "folders.outbox": "<root>/outbox",
+    "folders.inbox": "<root>/inbox",
+    "folders.archive": "<root>/archive",
+    "folders.failed": "<root>/failed",
+    "folders.work": "<root>/work",
+    "folders.group": "absent: only the service user reads the folders",
+    "signing.workers": "the number of CPUs, at most 4",
+    "identities[].passphrase_file": "exactly one of the three secret sources",
+    "identities[].passphrase_env": "exactly one of the three secret sources",
+    "identities[].passphrase_credential": "exactly one of the three secret sources",
+    "vault.url": "required for kind http; unused by kind local",
+    "vault.token_file": "exactly one of the three token sources for kind http",
+    "vault.token_env": "exactly one of the three token sources for kind http",
+    "vault.token_credential": "exactly one of the three token sources for kind http",
+    "vault.ca_bundle": "absent: the system's trusted CAs only",
+    "vault.data_dir": "<work>/vault",
+}
+
+# What each schema default becomes in the loaded config.
+LOADED: dict[str, Callable[[config.Config], object]] = {
+    "watch.observer": lambda c: c.watch.observer,
+    "watch.settle_ms": lambda c: c.watch.settle * 1000,
+    "watch.rescan_interval_s": lambda c: c.watch.rescan_interval,
+    "watch.incomplete_timeout_s": lambda c: c.watch.incomplete_timeout,
+    "watch.orphan_timeout_s": lambda c: c.watch.orphan_timeout,
+    "limits.max_pdf_mb": lambda c: c.limits.max_pdf_bytes / (1024 * 1024),
+    "limits.max_sidecar_kb": lambda c: c.limits.max_sidecar_bytes / 1024,
+    "limits.max_pages": lambda c: c.limits.max_pages,
+    "limits.worker_memory_mb": lambda c: c.limits.worker_memory_mb,
+    "limits.worker_timeout_s": lambda c: c.limits.worker_timeout,
+    "signing.bytes_reserved": lambda c: c.signing.bytes_reserved,
+    "signing.location": lambda c: c.signing.location,
+    "vault.timeout_s": lambda c: c.vault.timeout,
+    "vault.concurrency": lambda c: c.vault.concurrency,
+    "retry.base_s": lambda c: c.retry.base,
+    "retry.cap_s": lambda c: c.retry.cap,
+    "receipts.default_language": lambda c: c.default_language,
+    "logging.file": lambda c: c.log_file,
+    "logging.level": lambda c: c.log_level,
+}
+
+
+def optional_properties(schema: dict[str, Any], prefix: str = "") -> Iterator[
+        tuple[str, dict[str, Any]]]:
+    """(dotted path, subschema) of every property not listed in its object's ``required``."""
+    required = set(schema.get("required", ()))
+    for name, sub in schema.get("properties", {}).items():
+        path = prefix + name
+        if name not in required:
+            yield path, sub
+        yield from optional_properties(sub, path + ".")
+        if "items" in sub:
+            yield from optional_properties(sub["items"], path + "[].")
+
+
+def test_every_optional_property_has_a_default_in_the_schema() -> None:
+    missing = sorted(p for p, sub in optional_properties(config.SCHEMA)
+                     if "default" not in sub and p not in DERIVED)
+    assert missing == []
+    # ... and none of the derived ones has a default the code would ignore.
+    derived_with_default = sorted(p for p, sub in optional_properties(config.SCHEMA)
+                                  if "default" in sub and p in DERIVED)
+    assert derived_with_default == []
+    assert set(DERIVED) <= {p for p, _ in optional_properties(config.SCHEMA)}
+
+
+def test_a_minimal_file_loads_as_the_schema_defaults() -> None:
+    leaf_defaults = {p: sub["default"] for p, sub in optional_properties(config.SCHEMA)
+                     if "default" in sub and sub["default"] != {}}
+    assert set(leaf_defaults) == set(LOADED)  # every default is checked below
+    cfg = parse(MINIMAL)
+    for path, default in leaf_defaults.items():
+        assert LOADED[path](cfg) == default, path
+    # A section given in part keeps the defaults of the rest.
+    cfg = parse(with_("watch", {"settle_ms": 400}))
+    assert cfg.watch.settle == 0.4
+    assert cfg.watch.rescan_interval == leaf_defaults["watch.rescan_interval_s"]
+
+
+def test_filling_defaults_changes_neither_the_document_nor_the_schema() -> None:
+    doc = json.loads(json.dumps(MINIMAL))
+    parse(doc)
+    parse(with_("watch", {"settle_ms": 400}))
+    assert doc == MINIMAL
+    sections = ("watch", "limits", "signing", "retry", "receipts", "logging")
+    assert all(config.SCHEMA["properties"][s]["default"] == {} for s in sections)
+
+
+def test_an_invalid_value_is_reported_before_any_default_is_filled() -> None:
+    """Defaults never hide an error: a wrong type is named as written."""
+    with pytest.raises(ConfigError) as e:
+        parse(with_("watch", None))
+    assert e.value.field == "watch"

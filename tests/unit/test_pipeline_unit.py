@@ -1,90 +1,110 @@
-"""In-process pipeline tests with one test double: a signing pool whose worker cannot
-read the file at first (a Windows-style lock or a permission problem, which root
-cannot reproduce on Linux). Everything else is real: store, files, local vault."""
+"""In-process pipeline tests, with fakes at the pipeline's seams (econnector_testsupport.
+fakes): a recording inbox writer and listener, a scripted signing pool (the real worker
+code, in process, after scripted failures), a vault behind httpx.MockTransport and an
+injected clock. The store, the files and the signatures are real; nothing private is
+patched."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from econnector import safeopen, signer, signworker
+from econnector.config import Config
 from econnector.pipeline import Pipeline
+from econnector.states import Event, State
 from econnector.statestore import Store
-from econnector.vault_transport import make_vault_client
 from econnector_testsupport.daemon import PROVIDER, drop, inprocess_config, make_identity, sidecar
+from econnector_testsupport.fakes import (
+    FakeClock,
+    MockVault,
+    RecordingInbox,
+    RecordingListener,
+    ScriptedPool,
+    busy,
+)
 from econnector_testsupport.vault import unsigned_pdf
 
 
-class LockedThenReadablePool:
-    """Signs in process; the first ``locked`` attempts fail as a locked file would."""
+class Harness:
+    """A Pipeline over ``cfg`` with fakes at its seams, run in the test's event loop."""
 
-    def __init__(self, locked: int) -> None:
-        self.locked = locked
-        self.calls = 0
+    def __init__(self, cfg: Config, pool: ScriptedPool | None = None,
+                 vault: MockVault | None = None, clock: FakeClock | None = None) -> None:
+        self.cfg = cfg
+        self.store = Store(cfg.folders.work / "state.sqlite")
+        self.pool = pool or ScriptedPool()
+        self.vault = vault or MockVault()
+        self.clock = clock or FakeClock()
+        self.inbox = RecordingInbox.for_config(cfg)
+        self.heard = RecordingListener()
+        self.pipe = Pipeline(cfg, self.store, self.vault.client(), self.pool,  # type: ignore[arg-type]
+                             clock=self.clock.clock, mono=self.clock.mono, inbox=self.inbox,
+                             listeners=[self.heard])
 
-    def start(self, identities: Any) -> None:
-        signworker._SIGNERS.clear()
-        signworker.init_worker(identities, 0)
+    def status(self, stem: str) -> dict[str, Any] | None:
+        p = self.cfg.folders.inbox / f"{stem}.status.json"
+        return json.loads(p.read_text()) if p.exists() else None
 
-    async def sign(self, job: signer.SignJob) -> signer.SignOutcome:
-        self.calls += 1
-        if self.calls <= self.locked:
-            return signer.SignOutcome(ok=False, code="file-busy",
-                                      params={"detail": "Permission denied"})
-        return await asyncio.to_thread(signworker.sign_file, job)
+    async def until(self, what: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = what()
+            if value:
+                return value
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"timed out; heard: {self.heard.heard}")
 
-    def stop(self) -> None:
-        pass
+    async def state(self, stem: str, *states: str) -> dict[str, Any]:
+        return await self.until(  # type: ignore[no-any-return]
+            lambda: (s := self.status(stem)) and s["state"] in states and s)
+
+    def run(self, scenario: Callable[[Harness], Any]) -> Any:
+        async def main() -> Any:
+            stop = asyncio.Event()
+            runner = asyncio.create_task(self.pipe.run(stop))
+            try:
+                return await scenario(self)
+            finally:
+                stop.set()
+                await runner
+                await self.pipe.drain(0)
+                self.pipe.close_io()
+                await self.pipe.close_vaults()
+
+        try:
+            return asyncio.run(main())
+        finally:
+            self.store.close()
 
 
-def test_a_locked_file_is_retried_with_backoff_not_rejected(tmp_path: Path) -> None:
-    ident = make_identity(tmp_path / "id")
-    cfg = inprocess_config(tmp_path, ident, 0.1, 0.3)
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    return inprocess_config(tmp_path, make_identity(tmp_path / "id"), 0.1, 0.3)
+
+
+def test_a_locked_file_is_retried_with_backoff_not_rejected(cfg: Config) -> None:
     drop(cfg.folders.outbox, "locked", unsigned_pdf("locked"), sidecar("LOCK-1"))
-    store = Store(cfg.folders.work / "state.sqlite")
-    pool = LockedThenReadablePool(locked=3)
-    statuses: list[dict[str, Any]] = []
+    h = Harness(cfg, ScriptedPool([busy(), busy(), busy()]))
 
-    async def main() -> None:
-        vault = make_vault_client(cfg)
-        pipe = Pipeline(cfg, store, vault, pool)  # type: ignore[arg-type]
-        # Every status file version as it is written (a retry can replace one within
-        # milliseconds, faster than polling the file would see).
-        write_status = pipe._write_status_raw
+    async def scenario(h: Harness) -> None:
+        await h.state("locked", "delivered", "rejected")
 
-        def recording(stem: str, doc: dict[str, Any]) -> None:
-            write_status(stem, doc)
-            if not statuses or statuses[-1] != doc:
-                statuses.append(doc)
-
-        pipe._write_status_raw = recording  # type: ignore[method-assign]
-        stop = asyncio.Event()
-        runner = asyncio.create_task(pipe.run(stop))
-        status = cfg.folders.inbox / "locked.status.json"
-        for _ in range(400):
-            await asyncio.sleep(0.025)
-            if status.exists() and json.loads(status.read_text())["state"] in (
-                "delivered", "rejected"
-            ):
-                break
-        stop.set()
-        await runner
-        await pipe.drain(0)
-        await vault.aclose()
-
-    asyncio.run(main())
-    store.close()
+    h.run(scenario)
+    statuses = h.inbox.statuses("locked")
     assert statuses[-1]["state"] == "delivered", statuses
-    assert pool.calls == 4
+    assert h.pool.calls == 4
     waits = [s for s in statuses if s["state"] == "waiting-retry"]
     assert waits and all(s["reason"] == "file-busy" for s in waits)
     assert max(s["attempts"] for s in waits) == 3
     assert not any(s["state"] == "rejected" for s in statuses)
+    assert len(h.vault.uploads) == 1
 
 
 def test_worker_maps_a_permission_error_to_file_busy(
@@ -107,52 +127,99 @@ def test_worker_maps_a_permission_error_to_file_busy(
     assert (out.ok, out.code) == (False, "file-busy")
 
 
-def test_certificate_validity_is_judged_again_as_time_passes(tmp_path: Path) -> None:
+def test_certificate_validity_is_judged_again_as_time_passes(cfg: Config) -> None:
     """Not yet valid: held, then signed once its day comes; expired while running: the
     next document is held. The pipeline's clock is moved; everything else is real."""
-    ident = make_identity(tmp_path / "id")  # valid from yesterday for 730 days
-    cfg = inprocess_config(tmp_path, ident, 0.1, 0.3)
-    store = Store(cfg.folders.work / "state.sqlite")
-    real = time.time()
-    clock = [real - 2 * 86400.0]  # the day before yesterday: not valid yet
+    real = time.time()  # the identity is valid from yesterday for 730 days
+    clock = FakeClock(wall=real - 2 * 86400.0)  # the day before yesterday: not valid yet
+    h = Harness(cfg, clock=clock)
 
-    def status(stem: str) -> dict[str, Any] | None:
-        p = cfg.folders.inbox / f"{stem}.status.json"
-        return json.loads(p.read_text()) if p.exists() else None
-
-    async def until(stem: str, state: str) -> dict[str, Any]:
-        for _ in range(400):
-            await asyncio.sleep(0.025)
-            s = status(stem)
-            if s and s["state"] == state:
-                return s
-        raise AssertionError(f"{stem}: {status(stem)}")
-
-    async def main() -> tuple[dict[str, Any], ...]:
-        vault = make_vault_client(cfg)
-        pipe = Pipeline(cfg, store, vault, LockedThenReadablePool(0),  # type: ignore[arg-type]
-                        clock=lambda: clock[0])
-        stop = asyncio.Event()
-        runner = asyncio.create_task(pipe.run(stop))
-        try:
-            drop(cfg.folders.outbox, "early", unsigned_pdf("early"), sidecar("EARLY-1"))
-            early = await until("early", "held")
-            clock[0] = real  # its day has come
-            delivered = await until("early", "delivered")
-            clock[0] = real + 731 * 86400.0  # and it ran out while the daemon ran
-            drop(cfg.folders.outbox, "late", unsigned_pdf("late"), sidecar("LATE-1"))
-            late = await until("late", "held")
-        finally:
-            stop.set()
-            await runner
-            await pipe.drain(0)
-            pipe.close_io()
-            await vault.aclose()
+    async def scenario(h: Harness) -> tuple[dict[str, Any], ...]:
+        drop(cfg.folders.outbox, "early", unsigned_pdf("early"), sidecar("EARLY-1"))
+        early = await h.state("early", "held")
+        clock.set_wall(real)  # its day has come
+        delivered = await h.state("early", "delivered")
+        clock.set_wall(real + 731 * 86400.0)  # and it ran out while the daemon ran
+        drop(cfg.folders.outbox, "late", unsigned_pdf("late"), sidecar("LATE-1"))
+        late = await h.state("late", "held")
         return early, delivered, late
 
-    early, delivered, late = asyncio.run(main())
-    store.close()
+    early, delivered, late = h.run(scenario)
     assert early["reason"] == "certificate-not-yet-valid", early
     assert delivered["attempts"] == 1
     assert late["reason"] == "certificate-expired", late
     assert not (cfg.folders.inbox / "late.signed.pdf").exists()
+
+
+def test_listeners_hear_every_transition_of_a_delivery_in_order(cfg: Config) -> None:
+    drop(cfg.folders.outbox, "inv", unsigned_pdf("inv"), sidecar("INV-1"))
+    h = Harness(cfg)
+
+    async def scenario(h: Harness) -> None:
+        await h.state("inv", "delivered")
+
+    h.run(scenario)
+    assert [(x.old, x.event, x.new) for x in h.heard.heard] == [
+        (None, Event.CLAIM, State.RECEIVED),
+        (State.RECEIVED, Event.SIGNED, State.SIGNED),
+        (State.SIGNED, Event.UPLOAD, State.DELIVERING),
+        (State.DELIVERING, Event.CONFIRMED, State.DELIVERED),
+    ]
+    # The status file says 'received', then (a fast upload) only the final 'delivered'.
+    assert [s["state"] for s in h.inbox.statuses("inv")] == ["received", "delivered"]
+    receipt = json.loads((cfg.folders.inbox / "inv.receipt.json").read_text())
+    assert receipt["signed_sha256"] == h.vault.uploads[0].sha256
+
+
+def test_a_vault_outage_waits_at_the_gate_and_resumes_in_drop_order(cfg: Config) -> None:
+    vault = MockVault([503, 503])
+    for n in (1, 2, 3):
+        drop(cfg.folders.outbox, f"out{n}", unsigned_pdf(f"o{n}"), sidecar(f"OUT-{n}"))
+    h = Harness(cfg, vault=vault)
+
+    async def scenario(h: Harness) -> None:
+        for n in (1, 2, 3):
+            await h.state(f"out{n}", "delivered")
+
+    h.run(scenario)
+    waits = [s for n in (1, 2, 3) for s in h.inbox.statuses(f"out{n}")
+             if s["state"] == "waiting-retry"]
+    assert waits and all(s["reason"] == "vault-unavailable" for s in waits)
+    # Two refused probes, then each document once: nothing sent twice.
+    keys = [u.key for u in vault.uploads]
+    assert len(keys) == 5 and len(set(keys[2:])) == 3
+    assert h.pipe.gate.waiting == 0 and h.pipe.claimed_active() == 0
+
+
+def test_a_patient_who_opted_out_ends_signed_not_sent(cfg: Config) -> None:
+    vault = MockVault([(422, {"code": "patient-opted-out"})])
+    drop(cfg.folders.outbox, "red", unsigned_pdf("red"), sidecar("RED-1"))
+    h = Harness(cfg, vault=vault)
+
+    async def scenario(h: Harness) -> None:
+        await h.state("red", "patient-opted-out")
+
+    h.run(scenario)
+    inbox = cfg.folders.inbox
+    answer = json.loads((inbox / "red.opted-out.json").read_text())
+    assert answer["code"] == "patient-opted-out" and (inbox / "red.signed.pdf").exists()
+    assert h.heard.path("red")[-1] is State.PATIENT_OPTED_OUT
+    assert not (inbox / "red.receipt.json").exists()
+
+
+def test_an_intake_refusal_is_heard_as_one_reject(cfg: Config) -> None:
+    """A pair refused at intake (here a Word file named .pdf) is claimed and rejected
+    in one step: the practice never sees it 'received'."""
+    drop(cfg.folders.outbox, "word", b"PK\x03\x04 not a pdf" * 10, sidecar("WORD-1"))
+    h = Harness(cfg)
+
+    async def scenario(h: Harness) -> None:
+        await h.until(lambda: (cfg.folders.inbox / "word.error.json").exists())
+        await h.state("word", "rejected")
+
+    h.run(scenario)
+    assert [(x.old, x.event) for x in h.heard.heard] == [(State.RECEIVED, Event.REJECT)]
+    assert [s["state"] for s in h.inbox.statuses("word")] == ["rejected"]
+    assert json.loads((cfg.folders.inbox / "word.error.json").read_text())["code"] == (
+        "pdf-not-pdf")
+    assert h.pool.calls == 0

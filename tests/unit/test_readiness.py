@@ -68,3 +68,30 @@ def test_eof_found_after_growth_makes_it_ready() -> None:
     pdf = observe(Track(A, 0.0), Stat(300, 3), 20.0)
     assert decide(pdf, Track(B, 0.0), True, 20.1, T).verdict is Verdict.WAIT_SETTLE
     assert decide(pdf, Track(B, 0.0), True, 20.3, T).verdict is Verdict.READY
+
+
+def test_a_settled_pdf_without_eof_that_never_got_a_byte_is_empty() -> None:
+    empty = Track(Stat(0, 1), 0.0)
+    assert decide(empty, Track(B, 0.0), False, 10.0, T).verdict is Verdict.EMPTY
+
+
+def test_a_bad_stem_is_ignored_alone_and_refused_as_a_settled_pair() -> None:
+    # a lone file under a refused stem is never picked up, nor looked at again
+    for pdf, side in ((Track(A, 0.0), None), (None, Track(B, 0.0))):
+        d = decide(pdf, side, True, 1000.0, T, stem_ok=False)
+        assert (d.verdict, d.recheck_at) == (Verdict.IGNORED, None)
+    # a pair waits for its last change to settle, then is refused
+    d = decide(Track(A, 1.0), Track(B, 1.1), True, 1.2, T, stem_ok=False)
+    assert (d.verdict, d.recheck_at) == (Verdict.WAIT_SETTLE, 1.1 + 0.25)
+    assert decide(Track(A, 1.0), Track(B, 1.1), False, 1.4, T,
+                  stem_ok=False).verdict is Verdict.BAD_NAME
+
+
+def test_a_link_or_fifo_in_the_pair_is_refused_once_settled_whatever_else() -> None:
+    link = Track(Stat(10, 1, regular=False), 1.0)
+    d = decide(link, Track(B, 0.0), False, 1.1, T, irregular=True)
+    assert (d.verdict, d.recheck_at) == (Verdict.WAIT_SETTLE, 1.25)
+    assert decide(link, None, False, 1.3, T, irregular=True).verdict is Verdict.NOT_REGULAR
+    # judged before the stem: a link under a bad name is still a link
+    assert decide(link, None, False, 1.3, T, stem_ok=False,
+                  irregular=True).verdict is Verdict.NOT_REGULAR

@@ -1,11 +1,10 @@
-"""Signing and the PDF policy, in process and through the worker pool."""
+"""Signing and the PDF policy, in process. The worker pool's processes are in
+tests/e2e/test_signing_pool.py; object streams (qpdf) and the corpus in
+tests/contract/test_pdfpolicy.py."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from econnector import pdfpolicy, signer, signworker
+from econnector import signer, signworker
 from econnector.testid import TestIdentity, make_identity
 from econnector_testsupport.vault import unsigned_pdf
 
@@ -136,56 +135,6 @@ def test_page_limit(loaded: None, tmp_path: Path) -> None:
     assert (out.ok, out.code) == (False, "pdf-too-many-pages")
 
 
-def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path: Path) -> None:
-    # A stopped worker never answers, deterministically (a FIFO no longer blocks it:
-    # outbox files are opened non-blocking and refused unless regular).
-    src = tmp_path / "in.pdf"
-    src.write_bytes(unsigned_pdf("after"))
-    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=5.0)
-
-    async def scenario() -> None:
-        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
-        first = pool._all[0].proc
-        os.kill(first.pid, signal.SIGSTOP)
-        out = await pool.sign(job(src, tmp_path / "out.pdf"))
-        assert (out.ok, out.code) == (False, "pdf-processing-timeout")
-        assert out.params == {"seconds": 5}
-        assert first.poll() is not None  # the stuck worker was killed ...
-        out = await pool.sign(job(src, tmp_path / "out.pdf"))  # ... and replaced
-        assert out.ok, out
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        pool.stop()
-    assert pool._all == []
-
-
-def test_pool_answers_for_a_worker_that_dies(ident: TestIdentity, tmp_path: Path) -> None:
-    """A worker killed mid-job (as the kernel does when it runs out of memory) is a
-    'too complex' document, and the next document gets a fresh worker."""
-
-    src = tmp_path / "in.pdf"
-    src.write_bytes(unsigned_pdf("after"))
-    pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=60.0)
-
-    async def scenario() -> None:
-        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
-        victim = pool._all[0].proc
-        os.kill(victim.pid, signal.SIGSTOP)  # mid-job for as long as we like
-        task = asyncio.ensure_future(pool.sign(job(src, tmp_path / "out.pdf")))
-        await asyncio.sleep(1.0)
-        os.kill(victim.pid, signal.SIGKILL)
-        out = await task
-        assert (out.ok, out.code) == (False, "pdf-too-complex")
-        assert (await pool.sign(job(src, tmp_path / "out.pdf"))).ok
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        pool.stop()
-
-
 def test_wrong_passphrase_keeps_the_identity_locked(ident: TestIdentity) -> None:
     from econnector.errors import Held
 
@@ -222,44 +171,3 @@ def test_active_content_behind_escaped_names_is_refused(
     src.write_bytes(data)
     out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
     assert (out.ok, out.code) == (False, code)
-
-
-def test_active_content_inside_an_object_stream_is_refused(loaded: None, tmp_path: Path) -> None:
-    """Compressed object streams hide every key from a byte search: the walk must run."""
-    import subprocess
-
-    from daemonutil import require_tool
-
-    require_tool("qpdf")
-    plain = tmp_path / "plain.pdf"
-    plain.write_bytes(with_root_entry(unsigned_pdf("objstm"), "/OpenAction", action(
-        "/JavaScript", JS=generic.TextStringObject("app.alert(1)"))))
-    src = tmp_path / "in.pdf"
-    r = subprocess.run(["qpdf", "--object-streams=generate", "--compress-streams=y",
-                        str(plain), str(src)], capture_output=True)
-    assert r.returncode in (0, 3), r.stderr  # 3: qpdf succeeded with warnings
-    data = src.read_bytes()
-    assert b"/JavaScript" not in data and b"/ObjStm" in data
-    out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
-    assert (out.ok, out.code) == (False, "pdf-javascript")
-
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-
-
-def test_the_byte_search_never_skips_a_walk_that_would_refuse(
-    loaded: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Over the shared corpus: wherever the fast path skips the walk, signing ends the
-    same way as with the walk forced."""
-    skipped = 0
-    for path in sorted(CORPUS.glob("*/*.pdf")):
-        if pdfpolicy.may_hold_active_content(path.read_bytes()):
-            continue
-        skipped += 1
-        fast = signworker.sign_file(job(path, tmp_path / "fast.pdf", max_pages=10_000))
-        with monkeypatch.context() as m:
-            m.setattr(pdfpolicy, "may_hold_active_content", lambda data: True)
-            walked = signworker.sign_file(job(path, tmp_path / "walked.pdf", max_pages=10_000))
-        assert (fast.ok, fast.code, fast.pages) == (walked.ok, walked.code, walked.pages), path.name
-    assert skipped >= 20  # the fast path is really taken

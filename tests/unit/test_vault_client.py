@@ -1,4 +1,7 @@
-"""VaultClient against the real server process and the in-process ``local`` vault."""
+"""VaultClient in process: against the ``local`` vault and small ASGI and mock vaults.
+
+The same cases against the real server process over HTTP and TLS, and the outages
+that need sockets, are in tests/e2e/test_vault_client_server.py."""
 
 from __future__ import annotations
 
@@ -6,10 +9,7 @@ import asyncio
 import hashlib
 import logging
 import re
-import socket
 import ssl
-import threading
-import tracemalloc
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from econnector import logs
 from econnector.errors import (
     ConfigError,
     EconnectorError,
@@ -40,26 +41,9 @@ from econnector.vault_client import (
     tls_verify_failure,
 )
 from econnector.vault_transport import LOCAL_TOKEN, local_transport
-from econnector_testsupport.vault import (
-    MATRICULE,
-    PROVIDER,
-    VaultProcess,
-    free_port,
-    make_tls,
-    metadata,
-    running_vault,
-    signed_pdf,
-    unsigned_pdf,
-)
+from econnector_testsupport.vault import MATRICULE, PROVIDER, metadata, signed_pdf, unsigned_pdf
 
-RED = "1990010112345"
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultProcess]:
-    with running_vault(tmp_path_factory.mktemp("client-vault"), patients={RED: "red"}) as vp:
-        yield vp
 
 
 @pytest.fixture(scope="module")
@@ -80,18 +64,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 Factory = Callable[..., VaultClient]
 
 
-@pytest.fixture(params=["http", "local"])
-def make_client(
-    request: pytest.FixtureRequest, server: VaultProcess, tmp_path: Path
-) -> Iterator[Factory]:
-    """Builds clients of one vault kind: the real server over HTTP, or the local kind.
+@pytest.fixture(params=["local"])
+def make_client(tmp_path: Path) -> Iterator[Factory]:
+    """Builds clients of the local kind (the same cases against the real server over HTTP
+    are in tests/e2e/test_vault_client_server.py).
 
     Use them as ``async with`` inside one ``asyncio.run`` (connections are per loop).
     """
 
     def factory(token: str | None = None) -> VaultClient:
-        if request.param == "http":
-            return VaultClient(server.base_url, token or server.token)
         return VaultClient(
             "http://vault.local",
             token or LOCAL_TOKEN,
@@ -110,16 +91,11 @@ async def upload_with(client: VaultClient, meta: Any, path: Path, key: str) -> D
         return await client.upload(meta, path, key)
 
 
-async def health_with(client: VaultClient) -> dict[str, Any]:
-    async with client:
-        return await client.health()
-
-
 def key_for(document_id: str) -> str:
     return idempotency_key(PROVIDER, document_id)
 
 
-# -- the happy path, both kinds -------------------------------------------------------------------
+# -- the happy path, the local kind (over HTTP: tests/e2e) -----------------------------------------
 
 
 def test_upload_then_replay(make_client: Factory, files: dict[str, Path]) -> None:
@@ -165,7 +141,7 @@ def test_local_transport_persists_to_its_data_dir(tmp_path: Path, files: dict[st
     assert (tmp_path / "v" / "documents" / vid[3:5] / f"{vid}.pdf").exists()
 
 
-# -- error mapping, both kinds --------------------------------------------------------------------
+# -- error mapping, the local kind (over HTTP: tests/e2e) ------------------------------------------
 
 
 def test_wrong_token_is_held(make_client: Factory, files: dict[str, Path]) -> None:
@@ -234,85 +210,7 @@ def test_missing_pdf_is_file_busy_not_a_vault_error(make_client: Factory, tmp_pa
         run(upload_with(make_client(), metadata(), tmp_path / "gone.pdf", key_for("gone")))
 
 
-# -- error mapping against the real server only ---------------------------------------------------
-
-
-def test_opted_out_patient_is_its_own_outcome(server: VaultProcess, files: dict[str, Path]) -> None:
-    """Not a rejection to correct and resend: the patient chose paper."""
-
-    async def scenario() -> None:
-        async with VaultClient(server.base_url, server.token) as client:
-            assert await client.digital_status(RED) == "red"
-            await client.upload(metadata("cl-red", matricule=RED), files["signed"], key_for("r"))
-
-    with pytest.raises(PatientOptedOut) as info:
-        run(scenario())
-    assert not isinstance(info.value, VaultRejected)
-    assert info.value.code == "patient-opted-out"
-    assert info.value.params["vault_code"] == "patient-opted-out"
-    assert RED not in str(info.value)
-
-
-def test_server_not_running_is_unavailable(files: dict[str, Path]) -> None:
-    client = VaultClient(f"http://127.0.0.1:{free_port()}", "t")
-    with pytest.raises(VaultUnavailable) as info:
-        run(upload_with(client, metadata(), files["signed"], key_for("down")))
-    assert info.value.code == "vault-unavailable"
-    assert "ConnectError" in info.value.message
-    assert info.value.retry_after is None
-
-
-def test_a_server_that_never_answers_times_out_as_unavailable() -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    client = VaultClient(f"http://127.0.0.1:{port}", "t", timeout=httpx.Timeout(0.3, connect=1.0))
-    try:
-        with pytest.raises(VaultUnavailable) as info:
-            run(health_with(client))
-        assert "timeout" in info.value.message
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        listener.close()
-
-
-def test_upload_streams_the_file(server: VaultProcess, tmp_path: Path) -> None:
-    """A 24 MiB upload must not be held in the client's memory."""
-    big = tmp_path / "big.pdf"
-    with big.open("wb") as fh:
-        fh.write(signed_pdf("big"))
-        chunk = b"%" + b"0" * (1024 * 1024 - 2) + b"\n"
-        for _ in range(24):
-            fh.write(chunk)
-    client = VaultClient(server.base_url, server.token)
-    tracemalloc.start()
-    try:
-        with pytest.raises(VaultRejected) as info:  # bytes after the signature: refused
-            run(upload_with(client, metadata("big"), big, key_for("big")))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    # Megabytes of bytes after the signature: refused either way, after the full upload.
-    assert info.value.params["vault_code"] in {"signature-invalid", "pdf-invalid"}
-    assert peak < 8 * 1024 * 1024, peak
-
-
-# -- status mapping through real HTTP (a tiny in-process ASGI vault that misbehaves) --------------
+# -- status mapping through real HTTP (a tiny in-process ASGI vault that misbehaves) ---------------
 
 
 def misbehaving_vault(status: int, headers: dict[str, str], body: Any) -> httpx.ASGITransport:
@@ -399,8 +297,19 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds(None, now) is None
 
 
+@pytest.fixture
+def redacted_library_logs() -> Iterator[None]:
+    """The filters the daemon's start installs on httpx's loggers (logs.configure),
+    removed afterwards: importing the client installs nothing (issue 10)."""
+    before = {n: list(logging.getLogger(n).filters) for n in logs.REDACTED_LOGGERS}
+    logs.redact_library_logs()
+    yield
+    for name, filters in before.items():
+        logging.getLogger(name).filters = filters
+
+
 def test_request_logs_do_not_hold_the_matricule(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, redacted_library_logs: None
 ) -> None:
     async def scenario() -> str:
         async with VaultClient(
@@ -427,7 +336,7 @@ def test_idempotency_key_is_deterministic_and_well_formed() -> None:
     assert re.fullmatch(r"ec1-[0-9a-f]{48}", key)
 
 
-# -- TLS verification failures are a misconfiguration (held), not an outage ----------------------
+# -- TLS verification failures are a misconfiguration (held), not an outage ------------------------
 
 
 def _verify_error(code: int, message: str) -> httpx.ConnectError:
@@ -453,39 +362,3 @@ def test_tls_verify_failure_reads_the_exception_chain() -> None:
     assert tls_verify_failure(httpx.ConnectError("CERTIFICATE_VERIFY_FAILED")) is None
     assert tls_verify_failure(httpx.ReadTimeout("slow")) is None
 
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultProcess]:
-    folder = tmp_path_factory.mktemp("client-tls-vault")
-    with running_vault(folder, tls=make_tls(folder / "tls")) as vp:
-        yield vp
-
-
-@pytest.mark.parametrize(
-    ("host", "trusted", "detail"),
-    [
-        ("127.0.0.1", False, "certificate not trusted (check vault.ca_bundle)"),
-        # 127.0.0.1 as one number: the same server under a name the certificate does
-        # not carry, resolved without /etc/hosts
-        ("2130706433", True, "host name mismatch"),
-    ],
-)
-def test_untrusted_vault_certificate_holds_with_vault_tls(
-    tls_server: VaultProcess, files: dict[str, Path], tmp_path: Path,
-    host: str, trusted: bool, detail: str,
-) -> None:
-    assert tls_server.ca_bundle is not None
-    bundle = tls_server.ca_bundle if trusted else make_tls(tmp_path / "other").ca_bundle
-    url = tls_server.base_url.replace("127.0.0.1", host)
-    client = VaultClient(url, tls_server.token, ca_bundle=str(bundle))
-    with pytest.raises(Held) as info:
-        run(upload_with(client, metadata("tls-held"), files["signed"], key_for("tls-held")))
-    assert info.value.code == "vault-tls"
-    assert detail in info.value.params["detail"]
-    assert detail in info.value.message
-
-
-def test_the_right_ca_bundle_delivers(tls_server: VaultProcess, files: dict[str, Path]) -> None:
-    client = VaultClient(tls_server.base_url, tls_server.token, ca_bundle=str(tls_server.ca_bundle))
-    delivery = run(upload_with(client, metadata("tls-ok"), files["signed"], key_for("tls-ok")))
-    assert not delivery.replayed

@@ -24,6 +24,7 @@ from econnector_testsupport.vault import VaultProcess, subprocess_env
 
 PROVIDER = "90812100"
 SECOND_PROVIDER = "90555500"
+SIDECAR_MATRICULE = "1893120105732"  # the patient of :func:`sidecar` unless told otherwise
 
 
 def econnector_cmd(*args: str) -> list[str]:
@@ -31,6 +32,12 @@ def econnector_cmd(*args: str) -> list[str]:
     if script.exists():
         return [str(script), *args]
     return [sys.executable, "-m", "econnector.cli", *args]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``econnector ARGS`` to completion, output captured as text; ``env`` adds variables."""
+    return subprocess.run(econnector_cmd(*args), capture_output=True, text=True,
+                          env={**subprocess_env(), **(env or {})}, timeout=120)
 
 
 def require_tool(name: str) -> str:
@@ -64,7 +71,7 @@ def sidecar(
     document_id: str = "2026-000123",
     type_: str = "invoice",
     provider: str = PROVIDER,
-    mat: str = "1893120105732",
+    mat: str = SIDECAR_MATRICULE,
     language: str = "fr",
     **extra: Any,
 ) -> dict[str, Any]:
@@ -171,9 +178,20 @@ class Daemon:
     def status(self, stem: str) -> dict[str, Any] | None:
         p = self.inbox / f"{stem}.status.json"
         try:
-            return json.loads(p.read_text("utf-8"))  # type: ignore[no-any-return]
+            return json.loads(p.read_text("utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
             return None
+
+    def health(self) -> dict[str, Any]:
+        """``work/daemon-status.json`` as the daemon last wrote it; empty before the first
+        write (or while a write is being replaced)."""
+        try:
+            health: dict[str, Any] = json.loads(
+                (self.root / "work" / "daemon-status.json").read_text("utf-8")
+            )
+        except (OSError, ValueError):
+            return {}
+        return health
 
     def receipt(self, stem: str) -> dict[str, Any] | None:
         p = self.inbox / f"{stem}.receipt.json"
@@ -193,7 +211,7 @@ class Daemon:
         return wait_for(
             done,
             timeout,
-            f"an outcome for {stem}",  # type: ignore[no-any-return]
+            f"an outcome for {stem}",
             on_fail=lambda: f"status={self.status(stem)}\nlog:\n{self.log()}",
         )
 

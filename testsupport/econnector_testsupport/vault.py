@@ -31,7 +31,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from econnector.testid import make_ca
 
-REPO = Path(__file__).resolve().parents[2]
 PROVIDER = "90812100"
 MATRICULE = "1984123112345"
 # The provider codes the default test tokens act for: every code the test suite
@@ -410,6 +409,26 @@ def running_vault(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# -- what the vault holds -------------------------------------------------------------------------
+
+
+def vault_records(vp: VaultProcess, provider: str) -> list[dict[str, Any]]:
+    """The billing records of ``provider`` this quarter: one per stored document, so the
+    tests and benchmarks count deliveries (and duplicates) from the vault's side."""
+    today = dt.date.today()
+    quarter = f"{today.year}Q{(today.month - 1) // 3 + 1}"
+    r = httpx.get(
+        f"{vp.base_url}/v1/billing/activity",
+        params={"quarter": quarter, "provider_code": provider},
+        headers={"Authorization": f"Bearer {vp.token}"},
+        verify=verify_for(vp),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    records: list[dict[str, Any]] = r.json()["records"]
+    return records
 
 
 # -- fault injection (a vault started with enable_faults=True) ------------------------------------

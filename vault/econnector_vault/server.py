@@ -1,10 +1,12 @@
 """Run the reference vault over HTTP(S) with uvicorn: one process, no reload.
 
-``econnector vault serve`` calls :func:`serve`; ``python -m
-econnector_vault.server`` runs :func:`main`. Bad startup input (token file,
-TLS files, patients file, data folder) ends with exit code 2 and one line on
-stderr, never a traceback, so service managers show the reason. SIGTERM shuts
-down gracefully and exits 0.
+``econnector-vault serve`` (:mod:`econnector_vault.cli`) and ``econnector
+vault serve`` (the daemon's command line, when the vault is installed) run
+:func:`main`, as does ``python -m econnector_vault.server`` (the options only,
+without the word ``serve``). Bad startup input (token file, TLS files,
+patients file, data folder) ends with exit code 2 and one line on stderr,
+never a traceback, so service managers show the reason. SIGTERM shuts down
+gracefully and exits 0.
 
 Slow clients are bounded by :mod:`econnector_vault.slowguard`: at start the
 soft open-file limit is raised to the hard limit and the connection bound is
@@ -22,6 +24,7 @@ import signal
 import socket
 import ssl
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -31,13 +34,10 @@ import yaml
 from starlette.types import ASGIApp
 
 from econnector_vault import slowguard
-from econnector_vault.app import DIGITAL_STATUSES, create_app
-from econnector_vault.store import (
-    DEFAULT_MAX_DOCUMENT_BYTES,
-    VaultStore,
-    is_matricule,
-    is_provider_code,
-)
+from econnector_vault.app import create_app
+from econnector_vault.metadata import is_matricule, is_provider_code
+from econnector_vault.patients import DIGITAL_STATUSES
+from econnector_vault.store import DEFAULT_MAX_DOCUMENT_BYTES, VaultStore
 
 __all__ = ["StartupError", "load_patients", "load_tokens", "main", "serve"]
 
@@ -196,6 +196,18 @@ class _Server(uvicorn.Server):
             loop.create_server = original  # type: ignore[method-assign]
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """What the server runs on once every startup check passed."""
+
+    tokens: dict[str, frozenset[str]]
+    patients: dict[str, str]
+    limits: slowguard.ConnectionLimits
+    file_limit: int
+    listener: socket.socket
+    store: VaultStore
+
+
 def serve(
     data_dir: Path,
     host: str,
@@ -214,76 +226,26 @@ def serve(
     """Serve the vault API until SIGTERM/SIGINT; the process exit code.
 
     ``enable_faults`` adds the fault-injection control API (tests only; see
-    :mod:`econnector_vault.faults`) and is refused unless ``host`` is loopback.
+    :mod:`econnector_vault.testing`) and is refused unless ``host`` is loopback.
     ``max_connections`` (default: 4096, or less when the open-file limit is
     lower) is where 503 answers start; see :mod:`.slowguard` for the timeouts.
     """
-    if enable_faults:
-        from econnector_vault import faults
-    store: VaultStore | None = None
     try:
-        if enable_faults and not faults.is_loopback_host(host):
-            raise StartupError(
-                "--enable-faults needs a loopback --host (127.0.0.0/8, ::1 or localhost)"
-            )
+        if enable_faults:
+            _check_faults_host(host)
         tokens = load_tokens(Path(token_file))
         patients = load_patients(Path(patients_file)) if patients_file else {}
         _check_tls(Path(tls_cert) if tls_cert else None, Path(tls_key) if tls_key else None)
         if max_document_bytes is not None and max_document_bytes < 1:
             raise StartupError("the document size limit must be positive")
-        if max_connections is not None and max_connections < 1:
-            raise StartupError("--max-connections must be positive")
-        if not (header_timeout > 0 and body_timeout > 0):
-            raise StartupError("--header-timeout and --body-timeout must be positive")
-        file_limit = slowguard.raise_file_limit()
-        try:
-            bound = slowguard.connection_bound(file_limit, max_connections)
-        except ValueError as exc:
-            raise StartupError(str(exc)) from None
-        limits = slowguard.ConnectionLimits(
-            max_connections=bound, header_timeout=header_timeout, body_timeout=body_timeout
-        )
+        file_limit, limits = _connection_limits(max_connections, header_timeout, body_timeout)
         listener = bind_listener(host, port)  # last: every other refusal leaves the port free
-        try:
-            store = VaultStore(
-                Path(data_dir),
-                max_document_bytes=max_document_bytes or DEFAULT_MAX_DOCUMENT_BYTES,
-            )
-        except Exception as exc:
-            listener.close()
-            raise StartupError(f"data folder {data_dir} is not usable: {exc}") from None
+        store = _open_store(Path(data_dir), listener, max_document_bytes)
     except StartupError as exc:
         print(f"econnector vault: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-    app: ASGIApp = create_app(store, tokens, patients, access_log=True)
-    protocol: type[Any] = slowguard.guarded_protocol_class(limits)
-    if enable_faults:
-        # Tests only: the control API in front of the app, and the h11 protocol that lets
-        # the injector reset or drop a connection.
-        app = faults.FaultInjector(app, faults.FaultQueue(), set(tokens))
-        protocol = faults.fault_protocol_class(protocol)
-        print("econnector vault: fault injection is enabled (tests only)", file=sys.stderr)
-    print(
-        f"econnector vault: open-file limit {file_limit}, connection bound {bound}",
-        file=sys.stderr,
-    )
-    config = uvicorn.Config(
-        app,
-        http=protocol,  # bounds connections and answers 503 itself (see slowguard)
-        timeout_keep_alive=limits.keep_alive,
-        h11_max_incomplete_event_size=16 * 1024,
-        host=host,
-        port=port,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        lifespan="off",
-        access_log=False,  # paths may hold a matricule; the app logs redacted lines
-        server_header=False,
-        timeout_graceful_shutdown=30,
-        workers=1,
-        reload=False,
-    )
+    ready = _Ready(tokens, patients, limits, file_limit, listener, store)
+    config = _uvicorn_config(ready, host, port, tls_cert, tls_key, enable_faults=enable_faults)
     server = _Server(config)
     server.tls_handshake_timeout = limits.tls_handshake_timeout
     try:
@@ -296,9 +258,90 @@ def serve(
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _check_faults_host(host: str) -> None:
+    from econnector_vault.testing import is_loopback_host
+
+    if not is_loopback_host(host):
+        raise StartupError(
+            "--enable-faults needs a loopback --host (127.0.0.0/8, ::1 or localhost)"
+        )
+
+
+def _connection_limits(
+    max_connections: int | None, header_timeout: float, body_timeout: float
+) -> tuple[int, slowguard.ConnectionLimits]:
+    """The open-file limit (raised to the hard limit) and the bounds that fit it."""
+    if max_connections is not None and max_connections < 1:
+        raise StartupError("--max-connections must be positive")
+    if not (header_timeout > 0 and body_timeout > 0):
+        raise StartupError("--header-timeout and --body-timeout must be positive")
+    file_limit = slowguard.raise_file_limit()
+    try:
+        bound = slowguard.connection_bound(file_limit, max_connections)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    return file_limit, slowguard.ConnectionLimits(
+        max_connections=bound, header_timeout=header_timeout, body_timeout=body_timeout
+    )
+
+
+def _open_store(
+    data_dir: Path, listener: socket.socket, max_document_bytes: int | None
+) -> VaultStore:
+    try:
+        return VaultStore(
+            data_dir, max_document_bytes=max_document_bytes or DEFAULT_MAX_DOCUMENT_BYTES
+        )
+    except Exception as exc:
+        listener.close()
+        raise StartupError(f"data folder {data_dir} is not usable: {exc}") from None
+
+
+def _uvicorn_config(
+    ready: _Ready,
+    host: str,
+    port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    *,
+    enable_faults: bool,
+) -> uvicorn.Config:
+    app: ASGIApp = create_app(ready.store, ready.tokens, ready.patients, access_log=True)
+    protocol: type[Any] = slowguard.guarded_protocol_class(ready.limits)
+    if enable_faults:
+        # Tests only: the control API in front of the app, and the h11 protocol that lets
+        # the injector reset or drop a connection.
+        from econnector_vault import testing
+
+        app = testing.FaultInjector(app, testing.FaultQueue(), set(ready.tokens))
+        protocol = testing.fault_protocol_class(protocol)
+        print("econnector vault: fault injection is enabled (tests only)", file=sys.stderr)
+    print(
+        f"econnector vault: open-file limit {ready.file_limit}, "
+        f"connection bound {ready.limits.max_connections}",
+        file=sys.stderr,
+    )
+    return uvicorn.Config(
+        app,
+        http=protocol,  # bounds connections and answers 503 itself (see slowguard)
+        timeout_keep_alive=ready.limits.keep_alive,
+        h11_max_incomplete_event_size=16 * 1024,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        lifespan="off",
+        access_log=False,  # paths may hold a matricule; the app logs redacted lines
+        server_header=False,
+        timeout_graceful_shutdown=30,
+        workers=1,
+        reload=False,
+    )
+
+
+def build_parser(prog: str = "econnector vault serve") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="econnector vault serve",
+        prog=prog,
         description="Run the reference vault server (vault API v1).",
     )
     parser.add_argument("--data", required=True, type=Path, help="data folder (created if absent)")
@@ -345,8 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "econnector vault serve") -> int:
+    """``serve``'s options (without the word ``serve``) to exit code."""
+    args = build_parser(prog).parse_args(argv)
     if not 0 < args.port < 65536:
         print("econnector vault: --port must be between 1 and 65535", file=sys.stderr)
         return EXIT_USAGE

@@ -1,8 +1,8 @@
 """The vault's direct check of a PDF's last signature, without a full PDF document model.
 
 Why by hand: pyHanko's validator builds the whole document model and the
-signer's status objects (about 10 ms for a 90 KB invoice, half the reference
-vault's CPU per upload on the benchmark machine). What makes a delivered PDF an
+signer's status objects, a large share of the reference vault's CPU per
+upload (figures in docs/performance.md). What makes a delivered PDF an
 untouched original is narrower and cheap to check directly:
 
 0. the signature is found through the document structure, as pdfsig and
@@ -29,8 +29,7 @@ but the signature itself was signed by the certificate the CMS names, and the
 signature sits in a signature field of the document. Files it cannot walk
 (cross-reference streams, objects in object streams, damaged tables) go to
 pyHanko: correct, only slower. The walk reads a handful of small objects, so
-it adds about 0.3-0.5 ms against 10-15 ms for pyHanko (figures in
-docs/vault-api.md).
+it costs little next to pyHanko's validation (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import cms
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -351,21 +351,38 @@ def _verified(mm: mmap.mmap) -> bool:
 
 
 def _cms_verifies(der: bytes, mm: mmap.mmap, b: int, c: int) -> bool:
+    """True when the CMS in the hole signs exactly the covered bytes; raises on bad input."""
+    signed = _detached_signer(der)
+    if signed is None:
+        return False
+    sd, si = signed
+    digest_name = si["digest_algorithm"]["algorithm"].native
+    if digest_name not in _HASHES or not _digest_matches(si, digest_name, mm, b, c):
+        return False
+    public_key = _signer_key(sd, si)
+    if public_key is None:
+        return False
+    return _signature_verifies(si, digest_name, public_key)
+
+
+def _detached_signer(der: bytes) -> tuple[cms.SignedData, cms.SignerInfo] | None:
+    """The SignedData and its one signer when ``der`` is detached CMS of that shape."""
     info = cms.ContentInfo.load(der, strict=False)
     if der[len(info.dump()) :].strip(b"\x00"):
-        return False  # anything but zero padding after the DER: let pyHanko judge
+        return None  # anything but zero padding after the DER: let pyHanko judge
     if info["content_type"].native != "signed_data":
-        return False
+        return None
     sd = info["content"]
     encap = sd["encap_content_info"]
     if encap["content_type"].native != "data" or encap["content"].native is not None:
-        return False  # not detached
+        return None  # not detached
     if len(sd["signer_infos"]) != 1:
-        return False
-    si = sd["signer_infos"][0]
-    digest_name = si["digest_algorithm"]["algorithm"].native
-    if digest_name not in _HASHES:
-        return False
+        return None
+    return sd, sd["signer_infos"][0]
+
+
+def _digest_matches(si: cms.SignerInfo, digest_name: str, mm: mmap.mmap, b: int, c: int) -> bool:
+    """The signed ``messageDigest`` equals the digest of every byte but the hole."""
     signed_attrs = si["signed_attrs"]
     if not signed_attrs:
         return False
@@ -379,12 +396,14 @@ def _cms_verifies(der: bytes, mm: mmap.mmap, b: int, c: int) -> bool:
     with memoryview(mm) as view:  # no copy of a large file
         h.update(view[0:b])
         h.update(view[c:])
-    if h.digest() != message_digest:
-        return False
+    return h.digest() == message_digest
 
+
+def _signer_key(sd: cms.SignedData, si: cms.SignerInfo) -> Any:
+    """The public key of the one certificate the signer names by issuer and serial, or None."""
     sid = si["sid"]
     if sid.name != "issuer_and_serial_number":
-        return False
+        return None
     issuer, serial = sid.chosen["issuer"], sid.chosen["serial_number"].native
     certs = {  # the same certificate may be listed twice (signer and chain)
         choice.chosen.dump() for choice in sd["certificates"] or ()
@@ -392,11 +411,15 @@ def _cms_verifies(der: bytes, mm: mmap.mmap, b: int, c: int) -> bool:
         and choice.chosen.serial_number == serial and choice.chosen.issuer == issuer
     }
     if len(certs) != 1:
-        return False
-    public_key = load_der_x509_certificate(certs.pop()).public_key()
+        return None
+    return load_der_x509_certificate(certs.pop()).public_key()
+
+
+def _signature_verifies(si: cms.SignerInfo, digest_name: str, public_key: Any) -> bool:
+    """The signer's signature over its signed attributes verifies (raises when it does not)."""
     # The signature covers the DER of the attributes as a SET OF (tag 0x31), not
     # as the [0] IMPLICIT field they are stored in.
-    to_verify = b"\x31" + signed_attrs.dump()[1:]
+    to_verify = b"\x31" + si["signed_attrs"].dump()[1:]
     signature = si["signature"].native
     algo = si["signature_algorithm"]
     algo_name = algo.signature_algo
@@ -407,25 +430,30 @@ def _cms_verifies(der: bytes, mm: mmap.mmap, b: int, c: int) -> bool:
         public_key.verify(signature, to_verify, padding.PKCS1v15(), hash_cls())
         return True
     if algo_name == "rsassa_pss" and isinstance(public_key, rsa.RSAPublicKey):
-        params = algo["parameters"]
-        pss_hash = params["hash_algorithm"]["algorithm"].native
-        mgf = params["mask_gen_algorithm"]
-        # Only MGF1 over the same hash is checked here; any other parameters go to pyHanko.
-        if (
-            pss_hash not in _HASHES
-            or mgf["algorithm"].native != "mgf1"
-            or mgf["parameters"]["algorithm"].native != pss_hash
-            or params["trailer_field"].native != "trailer_field_bc"
-        ):
-            return False
-        public_key.verify(
-            signature, to_verify,
-            padding.PSS(mgf=padding.MGF1(_HASHES[pss_hash]()),
-                        salt_length=params["salt_length"].native),
-            _HASHES[pss_hash](),
-        )
-        return True
+        return _pss_verifies(algo["parameters"], public_key, signature, to_verify)
     if algo_name == "ecdsa" and isinstance(public_key, ec.EllipticCurvePublicKey):
         public_key.verify(signature, to_verify, ec.ECDSA(hash_cls()))
         return True
     return False
+
+
+def _pss_verifies(
+    params: Any, public_key: rsa.RSAPublicKey, signature: bytes, to_verify: bytes
+) -> bool:
+    pss_hash = params["hash_algorithm"]["algorithm"].native
+    mgf = params["mask_gen_algorithm"]
+    # Only MGF1 over the same hash is checked here; any other parameters go to pyHanko.
+    if (
+        pss_hash not in _HASHES
+        or mgf["algorithm"].native != "mgf1"
+        or mgf["parameters"]["algorithm"].native != pss_hash
+        or params["trailer_field"].native != "trailer_field_bc"
+    ):
+        return False
+    public_key.verify(
+        signature, to_verify,
+        padding.PSS(mgf=padding.MGF1(_HASHES[pss_hash]()),
+                    salt_length=params["salt_length"].native),
+        _HASHES[pss_hash](),
+    )
+    return True

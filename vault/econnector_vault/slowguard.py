@@ -31,14 +31,18 @@ import contextlib
 import json
 import resource
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from econnector_vault.problems import problem
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "RESERVED_FILES",
     "ConnectionLimits",
+    "GuardedH11Protocol",
     "connection_bound",
     "guarded_protocol_class",
     "raise_file_limit",
@@ -81,8 +85,6 @@ class ConnectionLimits:
 
 
 def _overloaded() -> Any:
-    from econnector_vault.app import problem
-
     return problem(
         503,
         "overloaded",
@@ -120,103 +122,109 @@ def connection_bound(file_limit: int, wanted: int | None = None) -> int:
     return bound
 
 
-def guarded_protocol_class(limits: ConnectionLimits, base: type[Any] | None = None) -> type[Any]:
-    """uvicorn's h11 protocol (or ``base``, a subclass of it) with the guards above."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+def guarded_protocol_class(limits: ConnectionLimits) -> type[GuardedH11Protocol]:
+    """uvicorn's h11 protocol with the guards above, bound to ``limits``."""
+    bound = type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
+    return cast("type[GuardedH11Protocol]", bound)
 
-    parent: type[Any] = base or H11Protocol
 
-    class GuardedH11Protocol(parent):
-        app: Any
-        _refused = False
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with the head deadline, body rate and connection bounds.
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            inner = self.app
-            connections = self.connections
+    Use :func:`guarded_protocol_class` to bind its :class:`ConnectionLimits`.
+    """
 
-            async def bounded(scope: Any, receive: Any, send: Any) -> None:
-                if scope["type"] == "http" and len(connections) > limits.max_connections:
-                    await _overloaded()(scope, receive, send)
-                    return
-                await inner(scope, receive, send)
+    limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+    _refused = False
+    _head_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
+    _body_bytes = 0
 
-            self.app = bounded
-        _head_timer: asyncio.TimerHandle | None = None
-        _body_timer: asyncio.TimerHandle | None = None
-        _body_bytes = 0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        inner = self.app
+        connections = self.connections
+        limits = self.limits
 
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            if len(self.connections) >= limits.hard_cap:
-                self._refused = True
-                transport.abort()  # type: ignore[attr-defined]
+        async def bounded(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and len(connections) > limits.max_connections:
+                await _overloaded()(scope, receive, send)
                 return
-            super().connection_made(transport)
-            self._arm_head()
+            await inner(scope, receive, send)
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel_timers()
-            if self._refused:
-                return
-            super().connection_lost(exc)
+        self.app = bounded
 
-        def data_received(self, data: bytes) -> None:
-            if self._refused:
-                return
-            if self.conn.their_state is h11.IDLE:
-                self._arm_head()  # the first byte of a head starts its deadline
-            self._body_bytes += len(data)
-            super().data_received(data)
-            self._follow_state()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if len(self.connections) >= self.limits.hard_cap:
+            self._refused = True
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm_head()
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._follow_state()
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        if self._refused:
+            return
+        super().connection_lost(exc)
 
-        # -- the guards ---------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self.conn.their_state is h11.IDLE:
+            self._arm_head()  # the first byte of a head starts its deadline
+        self._body_bytes += len(data)
+        super().data_received(data)
+        self._follow_state()
 
-        def _follow_state(self) -> None:
-            state = self.conn.their_state
-            if state is not h11.IDLE and self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-            if state is h11.SEND_BODY:
-                if self._body_timer is None:
-                    self._body_bytes = 0
-                    self._body_timer = self.loop.call_later(limits.body_timeout, self._body_tick)
-            elif self._body_timer is not None:
-                self._body_timer.cancel()
-                self._body_timer = None
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow_state()
 
-        def _arm_head(self) -> None:
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(limits.header_timeout, self._head_expired)
+    # -- the guards -------------------------------------------------------------------------------
 
-        def _head_expired(self) -> None:
+    def _follow_state(self) -> None:
+        state = self.conn.their_state
+        if state is not h11.IDLE and self._head_timer is not None:
+            self._head_timer.cancel()
             self._head_timer = None
-            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-                return
-            if self.timeout_keep_alive_task is not None:
-                return  # idle between requests: uvicorn's keep-alive timeout owns it
-            self.transport.write(_TIMEOUT_ANSWER)
-            self.transport.close()
-            # A client that never reads cannot keep the descriptor through TLS shutdown.
-            self.loop.call_later(1.0, self.transport.abort)
-
-        def _body_tick(self) -> None:
+        if state is h11.SEND_BODY:
+            if self._body_timer is None:
+                self._body_bytes = 0
+                self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_tick)
+        elif self._body_timer is not None:
+            self._body_timer.cancel()
             self._body_timer = None
-            if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
-                return
-            if self._body_bytes < limits.body_min_bytes and not self.flow.read_paused:
-                self.transport.abort()
-                return
-            self._body_bytes = 0
-            self._body_timer = self.loop.call_later(limits.body_timeout, self._body_tick)
 
-        def _cancel_timers(self) -> None:
-            for timer in (self._head_timer, self._body_timer):
-                if timer is not None:
-                    timer.cancel()
-            self._head_timer = self._body_timer = None
+    def _arm_head(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(
+                self.limits.header_timeout, self._head_expired
+            )
 
-    return GuardedH11Protocol
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.timeout_keep_alive_task is not None:
+            return  # idle between requests: uvicorn's keep-alive timeout owns it
+        self.transport.write(_TIMEOUT_ANSWER)
+        self.transport.close()
+        # A client that never reads cannot keep the descriptor through TLS shutdown.
+        self.loop.call_later(1.0, self.transport.abort)
+
+    def _body_tick(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
+            return
+        if self._body_bytes < self.limits.body_min_bytes and not self.flow.read_paused:
+            self.transport.abort()
+            return
+        self._body_bytes = 0
+        self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_tick)
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None

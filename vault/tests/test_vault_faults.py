@@ -40,8 +40,8 @@ from econnector_testsupport.vault import (
     subprocess_env,
     verify_for,
 )
-from econnector_vault.faults import is_loopback_host
-from econnector_vault.store import quarter_of
+from econnector_vault.billing import quarter_of
+from econnector_vault.testing import is_loopback_host
 
 SHORT = 0.5  # the client's read timeout when a fault should make it give up
 _providers = itertools.count(1)

@@ -29,8 +29,6 @@ from schemathesis.engine import events as st_events
 
 from econnector_testsupport.vault import PROVIDER, VaultProcess, running_vault, signed_pdf
 
-pytestmark = pytest.mark.e2e
-
 SCHEMATHESIS_VERSION = "4.32.5"  # pinned in pyproject.toml's test extras
 TOKEN = "schemathesis-token-0123456789"
 MAX_EXAMPLES = 40  # per operation and phase: a few hundred requests in all

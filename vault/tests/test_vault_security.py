@@ -30,13 +30,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from econnector.errors import Held
+from econnector.errors import VaultHeld
 from econnector.vault_client import VaultClient, idempotency_key
 from econnector.vault_transport import LOCAL_TOKEN, local_transport
 from econnector_testsupport.daemon import require_tool
+from econnector_testsupport.paths import REPO
 from econnector_testsupport.vault import (
     MATRICULE,
-    REPO,
     TlsFiles,
     VaultProcess,
     make_tls,
@@ -50,8 +50,11 @@ from econnector_testsupport.vault import (
     verify_for,
 )
 from econnector_vault import sigcheck
-from econnector_vault.app import json_too_deep, loggable_path
-from econnector_vault.store import StoreError, VaultStore, check_pdf_signature
+from econnector_vault.accesslog import loggable_path
+from econnector_vault.errors import StoreError
+from econnector_vault.metadata import json_too_deep
+from econnector_vault.signatures import check_pdf_signature
+from econnector_vault.store import VaultStore
 
 PRACTICE_A = "90812100"
 PRACTICE_B = "90555500"
@@ -226,13 +229,13 @@ def test_the_local_vault_acts_only_for_the_configured_identities(
             try:
                 await c.upload(metadata("L-2", provider_code=PRACTICE_B), path,
                                idempotency_key(PRACTICE_B, "L-2"))
-            except Held as exc:
+            except VaultHeld as exc:
                 return ok.vault_document_id, exc
             return ok.vault_document_id, None
 
     vid, refused = asyncio.run(scenario())
     assert vid.startswith("vd_")
-    assert isinstance(refused, Held) and refused.code == "vault-unauthorized"
+    assert isinstance(refused, VaultHeld) and refused.code == "vault-unauthorized"
 
 
 def test_old_databases_get_keys_scoped_per_provider(tmp_path: Path, pdf: bytes) -> None:

@@ -9,8 +9,9 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import jsonschema
 import pytest
 import yaml
 
-from econnector.errors import Held
+import econnector_vault
+from econnector.errors import VaultHeld
 from econnector.vault_client import VaultClient
 from econnector_testsupport.daemon import econnector_cmd
 from econnector_testsupport.vault import (
@@ -36,7 +38,8 @@ from econnector_testsupport.vault import (
     subprocess_env,
     unsigned_pdf,
 )
-from econnector_vault.store import quarter_of, validate_metadata
+from econnector_vault.billing import quarter_of
+from econnector_vault.metadata import validate_metadata
 
 RED = "1990010112345"
 BLUE = "1990010154321"
@@ -514,7 +517,7 @@ def test_tls_with_the_throwaway_ca(tls_vault: VaultProcess, tls: TlsFiles, pdf: 
 
         untrusting = VaultClient(tls_vault.base_url, tls_vault.token)  # public roots only
         try:
-            with pytest.raises(Held) as info:
+            with pytest.raises(VaultHeld) as info:
                 await untrusting.health()
             assert info.value.code == "vault-tls"
             assert "certificate not trusted" in info.value.message
@@ -586,14 +589,30 @@ def test_bad_startup_input_exits_2_with_one_line(
     assert len(stderr.strip().splitlines()) == 1 and reason in stderr
 
 
-def test_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
-    """`econnector vault serve` on a taken port: exit 2 and one line, not uvicorn's exit 3."""
+def vault_cmd(*args: str) -> list[str]:
+    """The ``econnector-vault`` console script the vault's pyproject installs."""
+    script = Path(sys.executable).parent / "econnector-vault"
+    assert script.exists(), "pip install -e ./vault installs the econnector-vault command"
+    return [str(script), *args]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(lambda *a: econnector_cmd("vault", "serve", *a), id="econnector vault serve"),
+        pytest.param(lambda *a: vault_cmd("serve", *a), id="econnector-vault serve"),
+    ],
+)
+def test_port_in_use_exits_2_with_one_line(
+    tmp_path: Path, command: Callable[..., list[str]]
+) -> None:
+    """Either command on a taken port: exit 2 and one line, not uvicorn's exit 3."""
     (tmp_path / "tok").write_text("t0ken 90812100\n", "utf-8")
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         done = subprocess.run(
-            econnector_cmd(
-                "vault", "serve", "--data", str(tmp_path / "d"), "--host", "127.0.0.1",
+            command(
+                "--data", str(tmp_path / "d"), "--host", "127.0.0.1",
                 "--port", str(port), "--token-file", str(tmp_path / "tok"),
             ),
             capture_output=True,
@@ -605,3 +624,22 @@ def test_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         f"econnector vault: port {port} on 127.0.0.1 is already in use"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stream", "expected"),
+    [
+        (["--help"], 0, "stdout", "usage: econnector-vault serve"),
+        (["--version"], 0, "stdout", f"econnector-vault {econnector_vault.__version__}"),
+        (["serve", "--help"], 0, "stdout", "usage: econnector-vault serve [-h] --data DATA"),
+        ([], 2, "stderr", "usage: econnector-vault serve"),
+        (["run"], 2, "stderr", "econnector-vault: unknown command 'run'"),
+    ],
+)
+def test_econnector_vault_command(args: list[str], code: int, stream: str, expected: str) -> None:
+    done = subprocess.run(
+        vault_cmd(*args), capture_output=True, text=True, env=subprocess_env(), timeout=60
+    )
+    assert done.returncode == code, done.stderr
+    assert expected in getattr(done, stream)
+    assert "Traceback" not in done.stderr

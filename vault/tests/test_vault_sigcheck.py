@@ -20,7 +20,8 @@ from econnector_testsupport.vault import (
     unsigned_pdf,
 )
 from econnector_vault import sigcheck
-from econnector_vault.store import StoreError, check_pdf_signature, check_with_pyhanko
+from econnector_vault.errors import StoreError
+from econnector_vault.signatures import check_pdf_signature, check_with_pyhanko
 
 
 @pytest.fixture(scope="module")

@@ -27,15 +27,11 @@ from econnector_testsupport.vault import (
     signing_identity,
     unsigned_pdf,
 )
-from econnector_vault.store import (
-    REFERENCE_FEES,
-    StoreError,
-    VaultStore,
-    parse_quarter,
-    quarter_of,
-    signature_problem,
-    validate_metadata,
-)
+from econnector_vault.billing import REFERENCE_FEES, parse_quarter, quarter_of
+from econnector_vault.errors import StoreError
+from econnector_vault.metadata import validate_metadata
+from econnector_vault.signatures import signature_problem
+from econnector_vault.store import VaultStore
 
 
 @pytest.fixture(scope="module")

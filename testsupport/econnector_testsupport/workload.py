@@ -8,7 +8,8 @@
 
 Documents are generated once per (kind, variant) and reused with fresh sidecars, so
 a benchmark of 10,000 documents does not spend minutes drawing PDFs. Used by
-``bench/run.py``; run alone to write samples: ``python bench/workload.py OUTDIR``.
+``bench/run.py`` and ``bench/peers/selftest.py``; run alone to write samples:
+``.venv/bin/python -m econnector_testsupport.workload [OUTDIR]``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fpdf import FPDF
 from PIL import Image
 
 from econnector import matricule
+from econnector_testsupport.paths import BENCH
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -169,7 +171,7 @@ class Workload:
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/samples")
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else BENCH / "results" / "samples"
     out.mkdir(parents=True, exist_ok=True)
     w = Workload()
     for i in range(5):

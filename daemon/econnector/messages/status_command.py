@@ -1,0 +1,120 @@
+"""What ``econnector status`` prints for people, in English, French and German."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# What ``econnector status`` prints for people (its --json form is the API and stays
+# English). The lines about what blocks the daemon carry the catalog message of
+# their code (rendered with the parameters of the health file); these are only the
+# frames around them. Codes, file names, paths and document numbers are shown as
+# they are, so support can match them.
+CLI_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "running": "daemon: running (pid {pid})",
+        "not-running": "daemon: not running",
+        "storage-paused": "PAUSED: storage unusable ({reason}); documents are kept and "
+        "resume by themselves",
+        "paused": "PAUSED ({code}): {message} {hint}",
+        "outage": "WAITING ({code}): {message} Next try: {when}. {hint}",
+        "blocked": "LOCKED ({code}): {message} {hint}",
+        "blocked-list": "signing identities locked: {providers}",
+        "folder": "WAITING ({code}): {message} {hint}",
+        "counts": "documents by state: {counts}",
+        "none-yet": "none yet",
+        "waiting": "waiting or held:",
+        "next-try": "; next try {when}",
+        "latest": "latest:",
+    },
+    "fr": {
+        "running": "econnector : en marche (processus {pid})",
+        "not-running": "econnector : à l'arrêt, aucun document n'est traité ; prévenez le "
+        "service informatique",
+        "storage-paused": "EN PAUSE : impossible d'écrire dans les dossiers ({reason}) ; "
+        "les documents sont conservés et reprennent d'eux-mêmes",
+        "paused": "EN PAUSE ({code}) : {message} {hint}",
+        "outage": "EN ATTENTE ({code}) : {message} Prochain essai : {when}. {hint}",
+        "blocked": "BLOQUÉ ({code}) : {message} {hint}",
+        "blocked-list": "identités de signature bloquées : {providers}",
+        "folder": "EN ATTENTE ({code}) : {message} {hint}",
+        "counts": "documents par état : {counts}",
+        "none-yet": "aucun pour l'instant",
+        "waiting": "en attente ou retenus :",
+        "next-try": " ; prochain essai {when}",
+        "latest": "derniers documents :",
+    },
+    "de": {
+        "running": "econnector: läuft (Prozess {pid})",
+        "not-running": "econnector: läuft nicht, es werden keine Dokumente verarbeitet; "
+        "informieren Sie die IT",
+        "storage-paused": "ANGEHALTEN: In die Ordner kann nicht geschrieben werden "
+        "({reason}); die Dokumente bleiben erhalten und werden von selbst fortgesetzt",
+        "paused": "ANGEHALTEN ({code}): {message} {hint}",
+        "outage": "WARTET ({code}): {message} Nächster Versuch: {when}. {hint}",
+        "blocked": "GESPERRT ({code}): {message} {hint}",
+        "blocked-list": "gesperrte Signaturidentitäten: {providers}",
+        "folder": "WARTET ({code}): {message} {hint}",
+        "counts": "Dokumente nach Status: {counts}",
+        "none-yet": "noch keine",
+        "waiting": "wartend oder zurückgehalten:",
+        "next-try": "; nächster Versuch {when}",
+        "latest": "neueste Dokumente:",
+    },
+}
+
+# Document states as ``status`` names them, in the order a document goes through
+# them. English keeps the state codes of the status files.
+CLI_STATE_NAMES: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "received": "received", "signed": "signed", "delivering": "delivering",
+        "waiting-retry": "waiting-retry", "held": "held", "delivered": "delivered",
+        "patient-opted-out": "patient-opted-out", "rejected": "rejected",
+    },
+    "fr": {
+        "received": "reçu", "signed": "signé", "delivering": "en cours d'envoi",
+        "waiting-retry": "nouvel essai prévu", "held": "retenu", "delivered": "remis",
+        "patient-opted-out": "refus du patient", "rejected": "refusé",
+    },
+    "de": {
+        "received": "empfangen", "signed": "signiert", "delivering": "wird gesendet",
+        "waiting-retry": "neuer Versuch geplant", "held": "zurückgehalten",
+        "delivered": "zugestellt", "patient-opted-out": "vom Patienten abgelehnt",
+        "rejected": "abgelehnt",
+    },
+}
+
+# Why a document waits or is held, in a few words, after its code in ``status``.
+CLI_REASONS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "vault-unavailable": "the vault cannot be reached; econnector keeps trying",
+        "vault-unauthorized": "the vault refuses econnector's access; tell IT",
+        "vault-tls": "the vault's identity cannot be verified; tell IT",
+        "file-busy": "another program is still using the file",
+        "identity-locked": "the doctor's signing key is locked",
+        "certificate-expired": "the doctor's certificate has expired",
+        "certificate-not-yet-valid": "the doctor's certificate is not valid yet",
+        "internal-error": "unexpected failure; tell IT",
+    },
+    "fr": {
+        "vault-unavailable": "coffre-fort injoignable ; econnector réessaie",
+        "vault-unauthorized": "le coffre-fort refuse l'accès ; prévenez le service "
+        "informatique",
+        "vault-tls": "identité du coffre-fort non vérifiable ; prévenez le service "
+        "informatique",
+        "file-busy": "un autre programme utilise encore le fichier",
+        "identity-locked": "clé de signature du médecin verrouillée",
+        "certificate-expired": "certificat du médecin expiré",
+        "certificate-not-yet-valid": "certificat du médecin pas encore valable",
+        "internal-error": "échec inattendu ; prévenez le service informatique",
+    },
+    "de": {
+        "vault-unavailable": "Safe nicht erreichbar; econnector versucht es weiter",
+        "vault-unauthorized": "der Safe verweigert den Zugang; informieren Sie die IT",
+        "vault-tls": "Identität des Safes nicht überprüfbar; informieren Sie die IT",
+        "file-busy": "ein anderes Programm verwendet die Datei noch",
+        "identity-locked": "Signaturschlüssel des Arztes gesperrt",
+        "certificate-expired": "Zertifikat des Arztes abgelaufen",
+        "certificate-not-yet-valid": "Zertifikat des Arztes noch nicht gültig",
+        "internal-error": "unerwarteter Fehler; informieren Sie die IT",
+    },
+}

@@ -1,0 +1,238 @@
+"""The first step of a claimed drop: validate the pair, detect duplicates, sign.
+
+The sidecar and the PDF are read (on a thread) through descriptors that must
+still be the files the claim recorded; the metadata and hashes are committed
+before anything else happens. A document whose number was seen before is
+refused, replayed (an identical re-drop of a delivered one) or deferred (an
+identical one still in flight). Signed bytes left by a crash (or found after
+the database was lost) are reused, never signed again: they may be the very
+bytes the vault already holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from . import contract, fsio, safeopen
+from .config import Config
+from .crashpoints import reached
+from .drops import Drops
+from .errors import FileBusy, IdentityHeld, PdfError, Rejected
+from .identities import Identities
+from .receipts import iso
+from .schedule import DueQueue
+from .signer import DIGEST, SIGNATURE_LEVEL, SUBFILTER, SigningPool, SignJob
+from .states import Event, State
+from .statestore import Drop, FileStat, Signature, Store
+
+log = structlog.get_logger("econnector.receive")
+
+# An identical drop still in flight: look again this much later for its outcome.
+DUPLICATE_RECHECK = 1.0
+
+
+class Receiver:
+    """Validates and signs received drops."""
+
+    def __init__(self, cfg: Config, store: Store, drops: Drops, ids: Identities,
+                 pool: SigningPool, due: DueQueue, *, signed_path: Callable[[Drop], Path],
+                 check_validity: Callable[[], None], clock: Callable[[], float]) -> None:
+        self.cfg = cfg
+        self.outbox = cfg.folders.outbox
+        self.store, self.drops, self.ids, self.pool, self.due = store, drops, ids, pool, due
+        self.signed_path = signed_path
+        self.check_validity = check_validity  # judge certificates again (now)
+        self.clock = clock
+        self.sign_sem = asyncio.Semaphore(cfg.signing.workers * 2)
+        self.signing_in_flight = 0
+
+    async def receive(self, d: Drop) -> Drop:
+        """Validate the pair, detect duplicates, sign; the drop as it ends up (still
+        ``received`` when deferred behind an identical duplicate in flight)."""
+        if d.meta is None:
+            d = await self._validate(d)
+            if d.meta is None:
+                return d  # refused, or waits to read the files again
+        outcome = self._duplicate(d)
+        if outcome is not None:
+            return outcome
+        dst = self.signed_path(d)
+        # (A stat of our own private folder; the hashing, when there is anything to
+        # hash, runs on a thread.)
+        reused = await asyncio.to_thread(_reusable_signed, dst, d.pdf_stat,
+                                         d.original_sha256 or "") if dst.exists() else None
+        if reused is not None:
+            log.info("signed-bytes-reused", drop=d.id)
+            signed = reused[0], iso(reused[1])
+        else:
+            result = await self._sign(d, dst)
+            if isinstance(result, Drop):
+                return result
+            signed = result
+        return self._signed(d, *signed)
+
+    async def _validate(self, d: Drop) -> Drop:
+        try:
+            d = self._record(d, await asyncio.to_thread(self._read_pair, d))
+        except Rejected as e:
+            return self.drops.reject(d, e)
+        except FileNotFoundError as e:
+            return self.drops.reject(d, Rejected("drop-withdrawn", name=Path(e.filename).name))
+        except PermissionError as e:
+            return self.drops.retry_later(d, FileBusy("file-busy",
+                                                      detail=e.strerror or "denied"))
+        reached("after-validate")
+        return d
+
+    def _read_pair(self, d: Drop) -> tuple[contract.DocumentMeta, str, str]:
+        """Runs on a thread: the sidecar's metadata and hash, and the original's hash.
+
+        Both files are read through descriptors that must still be the files the
+        claim recorded (safeopen): a link, a FIFO or another file is refused.
+        """
+        side = self.outbox / d.sidecar_name
+        pdf = self.outbox / d.pdf_name
+        fmt: Any = "json" if d.sidecar_name.lower().endswith(".json") else "yaml"
+        limits = self.cfg.limits
+        data = safeopen.read_limited(side, limits.max_sidecar_bytes,
+                                     safeopen.FileId.from_record(d.sidecar_stat))
+        meta = contract.parse_sidecar(
+            data, fmt, providers=[i.provider_code for i in self.cfg.identities],
+            today=dt.date.today(), max_bytes=limits.max_sidecar_bytes,
+        )
+        with safeopen.opened(pdf, safeopen.FileId.from_record(d.pdf_stat)) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limits.max_pdf_bytes:
+                raise PdfError("pdf-too-large", size=size, limit=limits.max_pdf_bytes)
+            original_sha = fsio.sha256_prefix(f, _claimed_size(d.pdf_stat, size) or 0)
+        return meta, original_sha, hashlib.sha256(data).hexdigest()
+
+    def _record(self, d: Drop, read: tuple[contract.DocumentMeta, str, str]) -> Drop:
+        meta, original_sha, sidecar_sha = read
+        canonical = meta.canonical()
+        content = hashlib.sha256(
+            (original_sha + "\0" + json.dumps(canonical, sort_keys=True)).encode()
+        ).hexdigest()
+        return self.store.update(
+            d.id, self.clock(), meta=canonical, provider_code=meta.provider_code,
+            document_id=meta.document_id, doc_key=f"{meta.provider_code}/{meta.document_id}",
+            content_hash=content, original_sha256=original_sha,
+            language=meta.language or self.cfg.default_language,
+            sidecar_stat={**(d.sidecar_stat or {}), "sha256": sidecar_sha},
+        )
+
+    def _duplicate(self, d: Drop) -> Drop | None:
+        """Another drop of the same document number: refused (other content), replayed
+        (identical and delivered) or deferred (identical and in flight); else None."""
+        assert d.meta is not None and d.doc_key is not None
+        others = [o for o in self.store.by_doc_key(d.doc_key)
+                  if o.id != d.id and o.state not in (State.REJECTED, State.PATIENT_OPTED_OUT)]
+        if any(not _same_content(o, d) for o in others):
+            return self.drops.reject(d, Rejected("duplicate-document-id", value=d.document_id,
+                                                 provider=d.provider_code))
+        delivered = [o for o in others if o.state is State.DELIVERED and o.finalized_at]
+        if delivered:
+            return self.drops.replay(d, delivered[0])
+        if others:  # an identical drop is still in flight: wait for its outcome
+            self.due[d.id] = self.clock() + DUPLICATE_RECHECK
+            return d
+        return None
+
+    async def _sign(self, d: Drop, dst: Path) -> tuple[str, str] | Drop:
+        """Sign in a worker: (hash, time) of the signed bytes, or the drop held,
+        retried or refused."""
+        pc = d.provider_code or ""
+        # Judged now, not only at the last rescan: a certificate that expired a
+        # moment ago never signs again.
+        self.check_validity()
+        held = self.ids.hold_for(pc)
+        if held is not None:
+            return self.drops.hold(d, held)
+        job = SignJob(
+            provider_code=pc, src=str(self.outbox / d.pdf_name), dst=str(dst),
+            max_pages=self.cfg.limits.max_pages,
+            bytes_reserved=self.cfg.signing.bytes_reserved,
+            location=self.cfg.signing.location,
+            expect=_expect(d.pdf_stat),
+        )
+        async with self.sign_sem:
+            self.signing_in_flight += 1
+            try:
+                out = await self.pool.sign(job)
+            finally:
+                self.signing_in_flight -= 1
+        if not out.ok:
+            assert out.code is not None  # a failed outcome always says why
+            if out.code == "identity-locked":
+                return self.drops.hold(d, IdentityHeld("identity-locked", provider=pc,
+                                                       detail="worker"))
+            if out.code == "file-busy":
+                return self.drops.retry_later(d, FileBusy("file-busy", **out.params))
+            return self.drops.reject(d, PdfError(out.code, **out.params))
+        # The incremental update must start with exactly the bytes we validated and
+        # hashed; if the vendor rewrote the PDF meanwhile, this attempt is void.
+        claimed_size = _claimed_size(d.pdf_stat, out.input_size)
+        if out.input_size != claimed_size or out.input_sha256 != d.original_sha256:
+            dst.unlink(missing_ok=True)
+            log.warning("original-changed", drop=d.id)
+            return self.drops.reject(d, Rejected("file-replaced", name=d.pdf_name))
+        reached("after-sign-before-commit")
+        return out.sha256, out.signed_at.replace("+00:00", "Z")
+
+    def _signed(self, d: Drop, signed_sha: str, signed_at: str) -> Drop:
+        info = self.ids.unlocked.get(d.provider_code or "")
+        signature: Signature = {
+            "level": SIGNATURE_LEVEL, "subfilter": SUBFILTER,
+            "signer_subject": info.subject if info else "",
+            "certificate_serial": info.serial_hex if info else "", "digest_algorithm": DIGEST,
+        }
+        # No status write for this event: 'delivering' (or a wait for the vault)
+        # follows at once (statusfiles.wants_status).
+        d = self.drops.transition(d, Event.SIGNED, signed_sha256=signed_sha,
+                                  signature=signature, signed_at=signed_at, reason=None,
+                                  message="")
+        reached("after-signed-commit")
+        return d
+
+
+def _same_content(other: Drop, d: Drop) -> bool:
+    """Identical documents? Rows rebuilt from receipts only know the original's hash."""
+    if other.content_hash is None:
+        return other.original_sha256 == d.original_sha256
+    return other.content_hash == d.content_hash
+
+
+def _reusable_signed(
+    signed: Path, pdf_stat: FileStat | None, original_sha256: str
+) -> tuple[str, float] | None:
+    """Runs on a thread: hash and time of signed bytes made before a crash, if they
+    are of this original (our signed file, in work/, starts with the original)."""
+    try:
+        with open(signed, "rb") as f:
+            size = _claimed_size(pdf_stat, None)
+            if size is not None and fsio.sha256_prefix(f, int(size)) != original_sha256:
+                return None
+        return fsio.sha256_file(signed), signed.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _claimed_size(rec: FileStat | None, default: int | None) -> int | None:
+    """The size the claim recorded (rows of old versions may not have it)."""
+    return rec.get("size", default) if rec else default
+
+
+def _expect(
+    rec: FileStat | None,
+) -> tuple[int | None, int | None, int | None, int | None] | None:
+    fid = safeopen.FileId.from_record(rec)
+    return None if fid is None else (fid.dev, fid.ino, fid.size, fid.mtime_ns)

@@ -1,0 +1,69 @@
+"""Start-up recovery: what a crash or a lost database leaves, made right again.
+
+Our own temp files left by a crash are removed; a new (or lost) database
+learns past deliveries from the receipts in the inbox, so that a re-drop of a
+delivered document is recognised as a duplicate instead of being signed anew
+(the vault would refuse the new bytes under the old idempotency key anyway:
+nothing is ever sent twice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from . import names, receipts, safeopen
+from .config import Folders
+from .errors import Rejected
+from .statestore import Store
+
+log = structlog.get_logger("econnector.recovery")
+
+# A receipt read back to rebuild a lost database is a few KiB; more is not ours.
+RECEIPT_MAX_BYTES = 1024 * 1024
+
+
+def creatable(folders: Folders, folder: Path) -> bool:
+    """Inside folders.root: econnector's own, created when missing (a share outside it
+    that is not mounted must not become an empty local folder)."""
+    root = folders.root
+    return root is not None and folder.absolute().is_relative_to(root.absolute())
+
+
+def clean_temp(folder: Path, signed: bool = False) -> None:
+    """Remove our own temp files left by a crash (names we create: ``.*.tmp``; in the
+    private folder of signed bytes, any ``*.tmp``)."""
+    with contextlib.suppress(FileNotFoundError):
+        for e in os.scandir(folder):
+            if e.name.endswith(".tmp") and (e.name.startswith(".") or signed):
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
+
+
+def rebuild_from_inbox(store: Store, inbox: Path, clock: Callable[[], float]) -> int:
+    """A new (or lost) database: record the deliveries the inbox's receipts tell of.
+    Returns how many."""
+    count = 0
+    for path in sorted(inbox.glob("*.receipt.json")):
+        stem = path.name[: -len(".receipt.json")]
+        if not names.stem_ok(stem):
+            continue  # never one of ours
+        try:
+            # Through a descriptor: another user may have put a FIFO or a link here.
+            receipt = json.loads(safeopen.read_limited(path, RECEIPT_MAX_BYTES))
+            if receipt.get("schema") != receipts.RECEIPT_SCHEMA:
+                continue
+            signed = inbox / f"{stem}.signed.pdf"
+            store.import_delivered(stem, receipt, clock(),
+                                   str(signed) if signed.exists() else None)
+            count += 1
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, Rejected) as e:
+            log.warning("rebuild-skipped", stem=names.ref(stem), error=type(e).__name__)
+    if count:
+        log.warning("state-rebuilt-from-inbox", deliveries=count)
+    return count
