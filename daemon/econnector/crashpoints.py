@@ -64,6 +64,14 @@ _UNARMED = object()
 _target: object = _UNARMED  # the point to die at (str), None, or not read yet
 
 
+def point_from(environ: Mapping[str, str]) -> str | None:
+    """The crash point ``environ`` names, if any; an unknown one stops the process."""
+    point = environ.get(ENV) or None
+    if point is not None and point not in POINTS:
+        raise SystemExit(f"econnector: unknown {ENV} point {point!r}")
+    return point
+
+
 def arm(environ: Mapping[str, str] = os.environ) -> str | None:
     """Read ``ECONNECTOR_CRASH_AT`` (once per process) and return the point, if any.
 
@@ -75,10 +83,7 @@ def arm(environ: Mapping[str, str] = os.environ) -> str | None:
     """
     global _target
     if _target is _UNARMED:
-        point = environ.get(ENV) or None
-        if point is not None and point not in POINTS:
-            raise SystemExit(f"econnector: unknown {ENV} point {point!r}")
-        _target = point
+        _target = point_from(environ)
     return _target if isinstance(_target, str) else None
 
 

@@ -87,7 +87,7 @@ def test_configuring_logs_installs_the_redaction_filter_once() -> None:
 
 def test_an_unknown_crash_point_is_refused_when_armed() -> None:
     with pytest.raises(SystemExit, match="unknown ECONNECTOR_CRASH_AT point 'nowhere'"):
-        crashpoints.arm({"ECONNECTOR_CRASH_AT": "nowhere"})
+        crashpoints.point_from({"ECONNECTOR_CRASH_AT": "nowhere"})
     r = python("from econnector import crashpoints; crashpoints.arm()",
                ECONNECTOR_CRASH_AT="nowhere")
     assert r.returncode != 0 and "unknown ECONNECTOR_CRASH_AT" in r.stderr
