@@ -107,6 +107,7 @@ def vault_problems(cfg: Config, timeout: float = VAULT_CHECK_TIMEOUT) -> list[st
 def cmd_check_config(args: argparse.Namespace) -> int:
     from . import config
     from .identities import check_identity
+    from .vault_transport import local_problem
 
     cfg = _load(args)
     problems = config.check_usable(cfg)
@@ -120,6 +121,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         lines.append(line)
         problems += [problem] if problem else []
         warnings += [warning] if warning else []
+    if cfg.vault.kind == "local" and (missing := local_problem()) is not None:
+        problems.append(str(missing))
     if cfg.vault.kind == "http" and not args.offline and not any(
             p.startswith("vault") for p in problems):
         problems += vault_problems(cfg)

@@ -1,9 +1,10 @@
 """The one place that chooses how the daemon reaches its vault.
 
-``kind: https`` is httpx's own transport with the configured CA bundle;
-``kind: local`` is the reference vault in-process through the ``local`` extra
-(``pip install 'econnector[local]'``), imported here and nowhere else, so a
-daemon on a real vault never loads starlette, uvicorn or python-multipart.
+``kind: http`` (HTTPS, or plain HTTP on loopback) is httpx's own transport with
+the configured CA bundle; ``kind: local`` is the reference vault in-process
+through the ``local`` extra (``pip install 'econnector[local]'``), imported here
+and nowhere else, so a daemon on a real vault never loads starlette, uvicorn or
+python-multipart.
 """
 
 from __future__ import annotations
@@ -16,11 +17,24 @@ import httpx
 from .config import Config, ConfigError
 from .vault_client import VaultClient
 
-__all__ = ["LOCAL_TOKEN", "local_transport", "make_vault_client"]
+__all__ = ["LOCAL_TOKEN", "local_problem", "local_transport", "make_vault_client"]
 
 # The internal token between the daemon and its embedded vault; never leaves the process.
 LOCAL_TOKEN = "econnector-local-vault"
 LOCAL_URL = "http://local-vault"
+
+
+LOCAL_MISSING = ("'local' needs the embedded reference vault: install 'econnector[local]' "
+                 "(make run does), or use kind 'http' with a vault url")
+
+
+def local_problem() -> ConfigError | None:
+    """Why ``kind: local`` cannot run in this installation, if it cannot (check-config)."""
+    try:
+        import econnector_vault.transport  # noqa: F401
+    except ImportError:
+        return ConfigError(LOCAL_MISSING, "vault.kind")
+    return None
 
 
 def local_transport(data_dir: Path, provider_codes: Iterable[str]) -> httpx.AsyncBaseTransport:
@@ -29,10 +43,7 @@ def local_transport(data_dir: Path, provider_codes: Iterable[str]) -> httpx.Asyn
     try:
         from econnector_vault.transport import LocalTransport
     except ImportError:
-        raise ConfigError(
-            "'local' needs the embedded reference vault: install 'econnector[local]' "
-            "(make run does), or use kind 'https' with a vault url", "vault.kind",
-        ) from None
+        raise ConfigError(LOCAL_MISSING, "vault.kind") from None
     return LocalTransport(data_dir, LOCAL_TOKEN, provider_codes)
 
 

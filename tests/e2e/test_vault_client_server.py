@@ -1,8 +1,8 @@
 """VaultClient against the real vault server process, over HTTP and TLS on loopback, and
 against servers that are down or never answer.
 
-The cases marked ``[http]`` are the ones tests/unit/test_vault_client.py runs against
-the in-process ``local`` vault (``[local]``): one behaviour, both kinds."""
+The ``make_client`` cases run twice, ``[local]`` (the in-process vault of ``kind: local``)
+and ``[http]`` (the real server): one behaviour, both kinds."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import pytest
 
 from econnector.errors import FileBusy, Held, PatientOptedOut, VaultRejected, VaultUnavailable
 from econnector.vault_client import Delivery, VaultClient, idempotency_key
+from econnector.vault_transport import LOCAL_TOKEN, local_transport
 from econnector_testsupport.vault import (
     MATRICULE,
     PROVIDER,
@@ -30,7 +31,6 @@ from econnector_testsupport.vault import (
     metadata,
     running_vault,
     signed_pdf,
-    unsigned_pdf,
 )
 
 RED = "1990010112345"
@@ -43,34 +43,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultProcess]:
         yield vp
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("pdfs")
-    out = {
-        "signed": signed_pdf("client test"),
-        "other": signed_pdf("client other"),
-        "unsigned": unsigned_pdf(),
-    }
-    paths = {}
-    for name, data in out.items():
-        paths[name] = folder / f"{name}.pdf"
-        paths[name].write_bytes(data)
-    return paths
-
-
 Factory = Callable[..., VaultClient]
 
 
-@pytest.fixture(params=["http"])
-def make_client(server: VaultProcess) -> Iterator[Factory]:
-    """Builds clients of the real server over HTTP (the same cases against the local kind
-    are in tests/unit/test_vault_client.py).
+@pytest.fixture(params=["local", "http"])
+def make_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
+    """Builds clients of the local kind (in process) and of the real server over HTTP:
+    the same cases must end the same way through both.
 
     Use them as ``async with`` inside one ``asyncio.run`` (connections are per loop).
     """
+    if request.param == "local":
+        def factory(token: str | None = None) -> VaultClient:
+            return VaultClient("http://vault.local", token or LOCAL_TOKEN,
+                               transport=local_transport(tmp_path / "local-vault", [PROVIDER]))
+    else:
+        server: VaultProcess = request.getfixturevalue("server")
 
-    def factory(token: str | None = None) -> VaultClient:
-        return VaultClient(server.base_url, token or server.token)
+        def factory(token: str | None = None) -> VaultClient:
+            return VaultClient(server.base_url, token or server.token)
 
     yield factory
 
@@ -93,22 +84,22 @@ def key_for(document_id: str) -> str:
     return idempotency_key(PROVIDER, document_id)
 
 
-# -- the happy path, over HTTP (the local kind: tests/unit) ----------------------------------------
+# -- the happy path, in process and over HTTP ----------------------------------------
 
 
-def test_upload_then_replay(make_client: Factory, files: dict[str, Path]) -> None:
+def test_upload_then_replay(make_client: Factory, pdf_files: dict[str, Path]) -> None:
     async def scenario() -> tuple[Delivery, Delivery]:
         async with make_client() as client:
             meta = metadata("cl-1")
-            first = await client.upload(meta, files["signed"], key_for("cl-1"))
-            second = await client.upload(meta, files["signed"], key_for("cl-1"))
+            first = await client.upload(meta, pdf_files["signed"], key_for("cl-1"))
+            second = await client.upload(meta, pdf_files["signed"], key_for("cl-1"))
             return first, second
 
     first, second = run(scenario())
     assert not first.replayed and second.replayed
     assert first.vault_document_id == second.vault_document_id
     assert first.vault_document_id.startswith("vd_")
-    assert first.sha256 == hashlib.sha256(files["signed"].read_bytes()).hexdigest()
+    assert first.sha256 == hashlib.sha256(pdf_files["signed"].read_bytes()).hexdigest()
     assert (first.fee_amount, first.fee_currency) == ("0.30", "EUR")
     assert first.received_at == second.received_at
     datetime.fromisoformat(first.received_at)
@@ -124,15 +115,15 @@ def test_health_and_digital_status(make_client: Factory) -> None:
     assert status == "green"
 
 
-# -- error mapping, over HTTP (the local kind: tests/unit) -----------------------------------------
+# -- error mapping, in process and over HTTP -----------------------------------------
 
 
-def test_wrong_token_is_held(make_client: Factory, files: dict[str, Path]) -> None:
+def test_wrong_token_is_held(make_client: Factory, pdf_files: dict[str, Path]) -> None:
     async def scenario() -> list[Held]:
         caught = []
         async with make_client(token="not-the-token") as client:
             for call in (
-                client.upload(metadata("cl-401"), files["signed"], key_for("cl-401")),
+                client.upload(metadata("cl-401"), pdf_files["signed"], key_for("cl-401")),
                 client.digital_status(MATRICULE),
             ):
                 with pytest.raises(Held) as info:
@@ -145,10 +136,11 @@ def test_wrong_token_is_held(make_client: Factory, files: dict[str, Path]) -> No
 
 
 def test_unsigned_pdf_is_rejected_with_the_vault_code(
-    make_client: Factory, files: dict[str, Path]
+    make_client: Factory, pdf_files: dict[str, Path]
 ) -> None:
     with pytest.raises(VaultRejected) as info:
-        run(upload_with(make_client(), metadata("cl-422"), files["unsigned"], key_for("cl-422")))
+        run(upload_with(make_client(), metadata("cl-422"), pdf_files["unsigned"],
+                        key_for("cl-422")))
     err = info.value
     assert err.code == "vault-rejected"
     assert err.params["status"] == 422 and err.params["vault_code"] == "signature-invalid"
@@ -156,12 +148,12 @@ def test_unsigned_pdf_is_rejected_with_the_vault_code(
 
 
 def test_bad_metadata_detail_names_fields_without_the_matricule(
-    make_client: Factory, files: dict[str, Path]
+    make_client: Factory, pdf_files: dict[str, Path]
 ) -> None:
     meta = metadata("cl-meta", type="lab-report")
     meta["patient"]["insurer"] = "AXA"
     with pytest.raises(VaultRejected) as info:
-        run(upload_with(make_client(), meta, files["signed"], key_for("cl-meta")))
+        run(upload_with(make_client(), meta, pdf_files["signed"], key_for("cl-meta")))
     err = info.value
     assert err.params["vault_code"] == "metadata-invalid"
     assert "type" in err.params["detail"] and "patient.insurer" in err.params["detail"]
@@ -169,21 +161,21 @@ def test_bad_metadata_detail_names_fields_without_the_matricule(
 
 
 def test_conflict_is_rejected_as_vault_conflict(
-    make_client: Factory, files: dict[str, Path]
+    make_client: Factory, pdf_files: dict[str, Path]
 ) -> None:
     async def scenario() -> None:
         async with make_client() as client:
-            await client.upload(metadata("cl-409"), files["signed"], key_for("cl-409"))
-            await client.upload(metadata("cl-409"), files["other"], key_for("cl-409"))
+            await client.upload(metadata("cl-409"), pdf_files["signed"], key_for("cl-409"))
+            await client.upload(metadata("cl-409"), pdf_files["other"], key_for("cl-409"))
 
     with pytest.raises(VaultRejected) as info:
         run(scenario())
     assert info.value.code == "vault-conflict"
 
 
-def test_bad_idempotency_key_is_rejected(make_client: Factory, files: dict[str, Path]) -> None:
+def test_bad_idempotency_key_is_rejected(make_client: Factory, pdf_files: dict[str, Path]) -> None:
     with pytest.raises(VaultRejected) as info:
-        run(upload_with(make_client(), metadata(), files["signed"], "no spaces allowed"))
+        run(upload_with(make_client(), metadata(), pdf_files["signed"], "no spaces allowed"))
     assert info.value.params["status"] == 400
     assert info.value.params["vault_code"] == "idempotency-key-invalid"
 
@@ -196,13 +188,16 @@ def test_missing_pdf_is_file_busy_not_a_vault_error(make_client: Factory, tmp_pa
 # -- error mapping against the real server only ----------------------------------------------------
 
 
-def test_opted_out_patient_is_its_own_outcome(server: VaultProcess, files: dict[str, Path]) -> None:
+def test_opted_out_patient_is_its_own_outcome(
+    server: VaultProcess, pdf_files: dict[str, Path]
+) -> None:
     """Not a rejection to correct and resend: the patient chose paper."""
 
     async def scenario() -> None:
         async with VaultClient(server.base_url, server.token) as client:
             assert await client.digital_status(RED) == "red"
-            await client.upload(metadata("cl-red", matricule=RED), files["signed"], key_for("r"))
+            await client.upload(metadata("cl-red", matricule=RED), pdf_files["signed"],
+                                key_for("r"))
 
     with pytest.raises(PatientOptedOut) as info:
         run(scenario())
@@ -212,10 +207,10 @@ def test_opted_out_patient_is_its_own_outcome(server: VaultProcess, files: dict[
     assert RED not in str(info.value)
 
 
-def test_server_not_running_is_unavailable(files: dict[str, Path]) -> None:
+def test_server_not_running_is_unavailable(pdf_files: dict[str, Path]) -> None:
     client = VaultClient(f"http://127.0.0.1:{free_port()}", "t")
     with pytest.raises(VaultUnavailable) as info:
-        run(upload_with(client, metadata(), files["signed"], key_for("down")))
+        run(upload_with(client, metadata(), pdf_files["signed"], key_for("down")))
     assert info.value.code == "vault-unavailable"
     assert "ConnectError" in info.value.message
     assert info.value.retry_after is None
@@ -291,7 +286,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultProces
     ],
 )
 def test_untrusted_vault_certificate_holds_with_vault_tls(
-    tls_server: VaultProcess, files: dict[str, Path], tmp_path: Path,
+    tls_server: VaultProcess, pdf_files: dict[str, Path], tmp_path: Path,
     host: str, trusted: bool, detail: str,
 ) -> None:
     assert tls_server.ca_bundle is not None
@@ -299,13 +294,13 @@ def test_untrusted_vault_certificate_holds_with_vault_tls(
     url = tls_server.base_url.replace("127.0.0.1", host)
     client = VaultClient(url, tls_server.token, ca_bundle=str(bundle))
     with pytest.raises(Held) as info:
-        run(upload_with(client, metadata("tls-held"), files["signed"], key_for("tls-held")))
+        run(upload_with(client, metadata("tls-held"), pdf_files["signed"], key_for("tls-held")))
     assert info.value.code == "vault-tls"
     assert detail in info.value.params["detail"]
     assert detail in info.value.message
 
 
-def test_the_right_ca_bundle_delivers(tls_server: VaultProcess, files: dict[str, Path]) -> None:
+def test_the_right_ca_bundle_delivers(tls_server: VaultProcess, pdf_files: dict[str, Path]) -> None:
     client = VaultClient(tls_server.base_url, tls_server.token, ca_bundle=str(tls_server.ca_bundle))
-    delivery = run(upload_with(client, metadata("tls-ok"), files["signed"], key_for("tls-ok")))
+    delivery = run(upload_with(client, metadata("tls-ok"), pdf_files["signed"], key_for("tls-ok")))
     assert not delivery.replayed

@@ -11,35 +11,12 @@ import yaml
 
 from econnector import config
 from econnector.errors import ConfigError
+from econnector_testsupport.configs import MINIMAL, with_
 from econnector_testsupport.paths import REPO
-
-MINIMAL = {
-    "schema": "econnector.config/v1",
-    "folders": {"root": "data"},
-    "identities": [
-        {
-            "provider_code": "90812100",
-            "name": "Dr A",
-            "pkcs12": "k.p12",
-            "passphrase_file": "k.pass",
-        }
-    ],
-    "vault": {"kind": "local"},
-}
 
 
 def parse(doc: dict, base: Path = Path("/etc/ec")) -> config.Config:  # type: ignore[type-arg]
     return config.parse(doc, base)
-
-
-def with_(path: str, value: object) -> dict:  # type: ignore[type-arg]
-    doc = json.loads(json.dumps(MINIMAL))
-    *parents, last = path.split(".")
-    node = doc
-    for p in parents:
-        node = node[int(p)] if p.isdigit() else node.setdefault(p, {})
-    node[last] = value
-    return doc
 
 
 def test_minimal_config_gets_defaults_and_resolves_paths() -> None:

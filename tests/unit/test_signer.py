@@ -12,46 +12,15 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from econnector import signer, signworker
-from econnector.testid import TestIdentity, make_identity
+from econnector import signworker
+from econnector.testid import TestIdentity
+from econnector_testsupport.signing import PC, action, job, load_worker, with_root_entry
 from econnector_testsupport.vault import unsigned_pdf
 
-PC = "90812100"
 
-
-@pytest.fixture(scope="module")
-def ident(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
-    return make_identity(tmp_path_factory.mktemp("id"), PC)
-
-
-@pytest.fixture
-def loaded(ident: TestIdentity) -> None:
-    signworker._SIGNERS.clear()
-    signworker.init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
-
-
-def job(src: Path, dst: Path, max_pages: int = 100) -> signer.SignJob:
-    return signer.SignJob(PC, str(src), str(dst), max_pages, 16384, "Luxembourg")
-
-
-def with_root_entry(pdf: bytes, key: str, value: generic.PdfObject) -> bytes:
-    """``pdf`` with an extra catalog entry, as an incremental update."""
-    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    w.root[generic.NameObject(key)] = value
-    w.update_root()
-    out = io.BytesIO()
-    w.write(out)
-    return out.getvalue()
-
-
-def action(kind: str, **extra: generic.PdfObject) -> generic.DictionaryObject:
-    d = generic.DictionaryObject({generic.NameObject("/S"): generic.NameObject(kind)})
-    for k, v in extra.items():
-        d[generic.NameObject("/" + k)] = v
-    return d
-
-
-def test_signs_incrementally_and_keeps_the_original_bytes(loaded: None, tmp_path: Path) -> None:
+def test_signs_incrementally_and_keeps_the_original_bytes(
+    worker_signer: None, tmp_path: Path
+) -> None:
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("keep", pages=2))
     out = signworker.sign_file(job(src, tmp_path / "out.pdf"))
@@ -65,7 +34,7 @@ def test_signs_incrementally_and_keeps_the_original_bytes(loaded: None, tmp_path
 
 
 def test_private_key_is_parsed_once_for_many_signatures(
-    ident: TestIdentity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    identity: TestIdentity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
     real = signworker.serialization.load_der_private_key
@@ -75,8 +44,7 @@ def test_private_key_is_parsed_once_for_many_signatures(
         return real(*a, **k)
 
     monkeypatch.setattr(signworker.serialization, "load_der_private_key", counting)
-    signworker._SIGNERS.clear()
-    signworker.init_worker([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())], 0)
+    load_worker(identity)
     assert len(calls) == 1  # parsed when the identity is loaded ...
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("once"))
@@ -96,7 +64,7 @@ def test_private_key_is_parsed_once_for_many_signatures(
             "/JavaScript", JS=generic.TextStringObject("x"))}), "pdf-javascript"),
     ],
 )
-def test_active_content_is_refused(loaded: None, tmp_path: Path, key: str,
+def test_active_content_is_refused(worker_signer: None, tmp_path: Path, key: str,
                                    value: generic.PdfObject, code: str) -> None:
     src = tmp_path / "in.pdf"
     src.write_bytes(with_root_entry(unsigned_pdf("active"), key, value))
@@ -118,7 +86,9 @@ def _with_attachment(name: str) -> bytes:
     return out.getvalue()
 
 
-def test_executable_attachment_is_refused_but_xml_is_fine(loaded: None, tmp_path: Path) -> None:
+def test_executable_attachment_is_refused_but_xml_is_fine(
+    worker_signer: None, tmp_path: Path
+) -> None:
     exe = tmp_path / "exe.pdf"
     exe.write_bytes(_with_attachment("invoice.exe"))
     out = signworker.sign_file(job(exe, tmp_path / "o1.pdf"))
@@ -128,18 +98,18 @@ def test_executable_attachment_is_refused_but_xml_is_fine(loaded: None, tmp_path
     assert signworker.sign_file(job(xml, tmp_path / "o2.pdf")).ok
 
 
-def test_page_limit(loaded: None, tmp_path: Path) -> None:
+def test_page_limit(worker_signer: None, tmp_path: Path) -> None:
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("pages", pages=5))
     out = signworker.sign_file(job(src, tmp_path / "out.pdf", max_pages=4))
     assert (out.ok, out.code) == (False, "pdf-too-many-pages")
 
 
-def test_wrong_passphrase_keeps_the_identity_locked(ident: TestIdentity) -> None:
+def test_wrong_passphrase_keeps_the_identity_locked(identity: TestIdentity) -> None:
     from econnector.errors import Held
 
     with pytest.raises(Held) as e:
-        signworker.load_signer(PC, ident.pkcs12, b"wrong")
+        signworker.load_signer(PC, identity.pkcs12, b"wrong")
     assert e.value.code == "identity-locked"
     assert "wrong" not in e.value.message.replace("wrong passphrase", "")
 
@@ -159,7 +129,7 @@ def _escaped(data: bytes, plain: bytes, escaped: bytes) -> bytes:
     ],
 )
 def test_active_content_behind_escaped_names_is_refused(
-    loaded: None, tmp_path: Path, plain: bytes, escaped: bytes, code: str
+    worker_signer: None, tmp_path: Path, plain: bytes, escaped: bytes, code: str
 ) -> None:
     kind = "/JavaScript" if code == "pdf-javascript" else "/Launch"
     value = action(kind, JS=generic.TextStringObject("x")) if kind == "/JavaScript" else action(

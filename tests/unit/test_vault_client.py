@@ -1,12 +1,11 @@
 """VaultClient in process: against the ``local`` vault and small ASGI and mock vaults.
 
-The same cases against the real server process over HTTP and TLS, and the outages
-that need sockets, are in tests/e2e/test_vault_client_server.py."""
+The cases that must end alike through the local kind and the real server over HTTP,
+TLS, and the outages that need sockets are in tests/e2e/test_vault_client_server.py."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import ssl
@@ -26,7 +25,6 @@ from econnector import logs
 from econnector.errors import (
     ConfigError,
     EconnectorError,
-    FileBusy,
     Held,
     PatientOptedOut,
     VaultRejected,
@@ -41,45 +39,12 @@ from econnector.vault_client import (
     tls_verify_failure,
 )
 from econnector.vault_transport import LOCAL_TOKEN, local_transport
-from econnector_testsupport.vault import MATRICULE, PROVIDER, metadata, signed_pdf, unsigned_pdf
+from econnector_testsupport.vault import MATRICULE, PROVIDER, metadata
 
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("pdfs")
-    out = {
-        "signed": signed_pdf("client test"),
-        "other": signed_pdf("client other"),
-        "unsigned": unsigned_pdf(),
-    }
-    paths = {}
-    for name, data in out.items():
-        paths[name] = folder / f"{name}.pdf"
-        paths[name].write_bytes(data)
-    return paths
-
-
 Factory = Callable[..., VaultClient]
-
-
-@pytest.fixture(params=["local"])
-def make_client(tmp_path: Path) -> Iterator[Factory]:
-    """Builds clients of the local kind (the same cases against the real server over HTTP
-    are in tests/e2e/test_vault_client_server.py).
-
-    Use them as ``async with`` inside one ``asyncio.run`` (connections are per loop).
-    """
-
-    def factory(token: str | None = None) -> VaultClient:
-        return VaultClient(
-            "http://vault.local",
-            token or LOCAL_TOKEN,
-            transport=local_transport(tmp_path / "local-vault", [PROVIDER]),
-        )
-
-    yield factory
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -95,43 +60,18 @@ def key_for(document_id: str) -> str:
     return idempotency_key(PROVIDER, document_id)
 
 
-# -- the happy path, the local kind (over HTTP: tests/e2e) -----------------------------------------
+# The client's behaviour against the local kind and the real server over HTTP, case by
+# case with the same bodies, is in tests/e2e/test_vault_client_server.py.
 
 
-def test_upload_then_replay(make_client: Factory, files: dict[str, Path]) -> None:
-    async def scenario() -> tuple[Delivery, Delivery]:
-        async with make_client() as client:
-            meta = metadata("cl-1")
-            first = await client.upload(meta, files["signed"], key_for("cl-1"))
-            second = await client.upload(meta, files["signed"], key_for("cl-1"))
-            return first, second
-
-    first, second = run(scenario())
-    assert not first.replayed and second.replayed
-    assert first.vault_document_id == second.vault_document_id
-    assert first.vault_document_id.startswith("vd_")
-    assert first.sha256 == hashlib.sha256(files["signed"].read_bytes()).hexdigest()
-    assert (first.fee_amount, first.fee_currency) == ("0.30", "EUR")
-    assert first.received_at == second.received_at
-    datetime.fromisoformat(first.received_at)
-
-
-def test_health_and_digital_status(make_client: Factory) -> None:
-    async def scenario() -> tuple[dict[str, Any], str]:
-        async with make_client() as client:
-            return await client.health(), await client.digital_status(MATRICULE)
-
-    health, status = run(scenario())
-    assert health["status"] == "ok"
-    assert status == "green"
-
-
-def test_local_transport_persists_to_its_data_dir(tmp_path: Path, files: dict[str, Path]) -> None:
+def test_local_transport_persists_to_its_data_dir(
+    tmp_path: Path, pdf_files: dict[str, Path]
+) -> None:
     async def upload_once() -> Delivery:
         async with VaultClient(
             "http://vault.local", LOCAL_TOKEN, transport=local_transport(tmp_path / "v", [PROVIDER])
         ) as client:
-            return await client.upload(metadata("persist"), files["signed"], key_for("persist"))
+            return await client.upload(metadata("persist"), pdf_files["signed"], key_for("persist"))
 
     first = run(upload_once())
     again = run(upload_once())  # a fresh transport and store over the same folder
@@ -139,75 +79,6 @@ def test_local_transport_persists_to_its_data_dir(tmp_path: Path, files: dict[st
     assert again.vault_document_id == first.vault_document_id
     vid = first.vault_document_id
     assert (tmp_path / "v" / "documents" / vid[3:5] / f"{vid}.pdf").exists()
-
-
-# -- error mapping, the local kind (over HTTP: tests/e2e) ------------------------------------------
-
-
-def test_wrong_token_is_held(make_client: Factory, files: dict[str, Path]) -> None:
-    async def scenario() -> list[Held]:
-        caught = []
-        async with make_client(token="not-the-token") as client:
-            for call in (
-                client.upload(metadata("cl-401"), files["signed"], key_for("cl-401")),
-                client.digital_status(MATRICULE),
-            ):
-                with pytest.raises(Held) as info:
-                    await call
-                caught.append(info.value)
-        return caught
-
-    for held in run(scenario()):
-        assert held.code == "vault-unauthorized" and held.params["status"] == 401
-
-
-def test_unsigned_pdf_is_rejected_with_the_vault_code(
-    make_client: Factory, files: dict[str, Path]
-) -> None:
-    with pytest.raises(VaultRejected) as info:
-        run(upload_with(make_client(), metadata("cl-422"), files["unsigned"], key_for("cl-422")))
-    err = info.value
-    assert err.code == "vault-rejected"
-    assert err.params["status"] == 422 and err.params["vault_code"] == "signature-invalid"
-    assert "signature" in err.message
-
-
-def test_bad_metadata_detail_names_fields_without_the_matricule(
-    make_client: Factory, files: dict[str, Path]
-) -> None:
-    meta = metadata("cl-meta", type="lab-report")
-    meta["patient"]["insurer"] = "AXA"
-    with pytest.raises(VaultRejected) as info:
-        run(upload_with(make_client(), meta, files["signed"], key_for("cl-meta")))
-    err = info.value
-    assert err.params["vault_code"] == "metadata-invalid"
-    assert "type" in err.params["detail"] and "patient.insurer" in err.params["detail"]
-    assert MATRICULE not in str(err) and MATRICULE not in err.message
-
-
-def test_conflict_is_rejected_as_vault_conflict(
-    make_client: Factory, files: dict[str, Path]
-) -> None:
-    async def scenario() -> None:
-        async with make_client() as client:
-            await client.upload(metadata("cl-409"), files["signed"], key_for("cl-409"))
-            await client.upload(metadata("cl-409"), files["other"], key_for("cl-409"))
-
-    with pytest.raises(VaultRejected) as info:
-        run(scenario())
-    assert info.value.code == "vault-conflict"
-
-
-def test_bad_idempotency_key_is_rejected(make_client: Factory, files: dict[str, Path]) -> None:
-    with pytest.raises(VaultRejected) as info:
-        run(upload_with(make_client(), metadata(), files["signed"], "no spaces allowed"))
-    assert info.value.params["status"] == 400
-    assert info.value.params["vault_code"] == "idempotency-key-invalid"
-
-
-def test_missing_pdf_is_file_busy_not_a_vault_error(make_client: Factory, tmp_path: Path) -> None:
-    with pytest.raises(FileBusy):
-        run(upload_with(make_client(), metadata(), tmp_path / "gone.pdf", key_for("gone")))
 
 
 # -- status mapping through real HTTP (a tiny in-process ASGI vault that misbehaves) ---------------
@@ -244,7 +115,7 @@ def misbehaving_vault(status: int, headers: dict[str, str], body: Any) -> httpx.
     ],
 )
 def test_statuses_map_to_econnector_errors(
-    files: dict[str, Path],
+    pdf_files: dict[str, Path],
     status: int,
     headers: dict[str, str],
     body: Any,
@@ -256,7 +127,7 @@ def test_statuses_map_to_econnector_errors(
         "http://vault.test", "t", transport=misbehaving_vault(status, headers, body)
     )
     with pytest.raises(kind) as info:
-        run(upload_with(client, metadata(), files["signed"], key_for("x")))
+        run(upload_with(client, metadata(), pdf_files["signed"], key_for("x")))
     assert info.value.code == code
     if retry_after is not None:
         assert getattr(info.value, "retry_after", None) == retry_after

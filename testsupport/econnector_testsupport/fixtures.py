@@ -8,18 +8,51 @@ them. A module that needs different ones defines its own fixture of the same nam
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from econnector.testid import TestIdentity
 from econnector_testsupport.daemon import SIDECAR_MATRICULE, make_identity
-from econnector_testsupport.vault import TlsFiles, VaultProcess, make_tls, running_vault
+from econnector_testsupport.signing import load_worker
+from econnector_testsupport.vault import (
+    TlsFiles,
+    VaultProcess,
+    make_tls,
+    running_vault,
+    signed_pdf,
+    unsigned_pdf,
+)
 
 
 @pytest.fixture(scope="module")
 def identity(tmp_path_factory: pytest.TempPathFactory) -> TestIdentity:
     """A TEST signing identity (PKCS#12 and passphrase file) for :data:`daemon.PROVIDER`."""
     return make_identity(tmp_path_factory.mktemp("identity"))
+
+
+@pytest.fixture(scope="module")
+def pdf_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """PDFs on disk for uploads: ``signed`` and ``other`` (signed, different content)
+    and ``unsigned``."""
+    folder = tmp_path_factory.mktemp("pdfs")
+    out = {
+        "signed": signed_pdf("client test"),
+        "other": signed_pdf("client other"),
+        "unsigned": unsigned_pdf(),
+    }
+    paths = {}
+    for name, data in out.items():
+        paths[name] = folder / f"{name}.pdf"
+        paths[name].write_bytes(data)
+    return paths
+
+
+@pytest.fixture
+def worker_signer(identity: TestIdentity) -> None:
+    """This process signs as a signing worker would, with :func:`identity`
+    (:mod:`econnector_testsupport.signing`)."""
+    load_worker(identity)
 
 
 @pytest.fixture(scope="module")
