@@ -84,9 +84,19 @@ def signing_identity(
         rsa.generate_private_key(public_exponent=65537, key_size=2048)
         if rsa_key else ec.generate_private_key(ec.SECP256R1())
     )
+    usage = x509.KeyUsage(True, True, False, False, False, False, False, False, False)
+    return SigningIdentity(_self_signed(key, common_name, usage), key)
+
+
+_DEFAULT_IDENTITY: SigningIdentity | None = None
+
+
+def _self_signed(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, common_name: str,
+                 usage: x509.ExtensionType) -> x509.Certificate:
+    """A 30-day self-signed certificate for ``key`` with one critical ``usage`` extension."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -94,16 +104,9 @@ def signing_identity(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
-            critical=True,
-        )
+        .add_extension(usage, critical=True)
         .sign(key, hashes.SHA256())
     )
-    return SigningIdentity(cert, key)
-
-
-_DEFAULT_IDENTITY: SigningIdentity | None = None
 
 
 def sign_pdf(data: bytes, identity: SigningIdentity | None = None, pss: bool = False) -> bytes:
@@ -151,19 +154,8 @@ def add_document_timestamp(data: bytes) -> bytes:
     from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # dummy TSA: RSA only
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "econnector test TSA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    cert = _self_signed(key, "econnector test TSA",
+                        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]))
     tsa = DummyTimeStamper(
         asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
         asn1_keys.PrivateKeyInfo.load(
