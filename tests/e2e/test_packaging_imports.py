@@ -1,6 +1,7 @@
 """The daemon and the reference vault are two distributions (issue 10), as a fresh
-interpreter sees them: importing the daemon loads no web server and no vault module;
-importing every vault module loads no daemon module.
+interpreter and a built wheel see them: importing the daemon loads no web server and
+no vault module; importing every vault module loads no daemon module; the daemon's
+wheel requires no web server.
 
 One fresh interpreter per distribution: in this one, other tests have already loaded
 both. The requirements and the vault's source are checked in tests/unit/test_packaging.py.
@@ -8,12 +9,22 @@ both. The requirements and the vault's source are checked in tests/unit/test_pac
 
 from __future__ import annotations
 
+import email.parser
 import json
 import subprocess
 import sys
 import textwrap
+import zipfile
+from pathlib import Path
 
 import pytest
+
+from econnector_testsupport.packaging import (
+    WEB_SERVER_DISTRIBUTIONS,
+    base_requirements,
+    only_under_extras,
+)
+from econnector_testsupport.paths import REPO
 
 WEB_SERVER_MODULES = ("starlette", "uvicorn", "multipart", "python_multipart")
 DAEMON_ENTRY_MODULES = (
@@ -90,3 +101,22 @@ def test_importing_every_vault_module_loads_no_daemon_module() -> None:
     assert {"econnector_vault.server", "econnector_vault.testing"} <= set(every)
     assert "starlette" in every  # the check below sees what was loaded
     assert [m for m in every if is_daemon(m)] == []
+
+
+def test_the_built_wheel_requires_no_web_server(tmp_path: Path) -> None:
+    """The wheel pip would install from the index: no web server without an extra,
+    and none of the vault's code inside."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--wheel-dir", str(tmp_path), str(REPO)], check=True, timeout=300)
+    (wheel,) = tmp_path.glob("econnector-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        (meta,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        metadata = email.parser.Parser().parsestr(z.read(meta).decode("utf-8"))
+    requirements = metadata.get_all("Requires-Dist") or []
+    assert "httpx>=0.28.1" in requirements  # the metadata is really read
+    assert base_requirements(requirements) & WEB_SERVER_DISTRIBUTIONS == set()
+    assert only_under_extras(requirements, ("local", "test")) == []
+    assert "econnector-vault; extra == 'local'" in requirements
+    assert not [n for n in names if n.startswith("econnector_vault/")]
+    assert "econnector/pipeline.py" in names

@@ -4,10 +4,9 @@ The daemon imports no web server and does not require one (starlette, uvicorn an
 python-multipart come only with the ``local`` and ``test`` extras, through
 ``econnector-vault``); the vault never imports the daemon, so it installs alone.
 
-Requirements are checked twice, in the source (``pyproject.toml``) and in the
-installed distribution's metadata, which is what pip resolves from. Building a wheel
-would need hatchling and the network; neither is assumed here. What a fresh interpreter
-imports is checked in tests/e2e/test_packaging_imports.py.
+Requirements are checked in the source (``pyproject.toml``) and in the installed
+distribution's metadata, which is what pip resolves from; the built wheel's metadata
+and what a fresh interpreter imports are checked in tests/e2e/test_packaging_imports.py.
 """
 
 from __future__ import annotations
@@ -20,29 +19,17 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 import econnector_vault
+from econnector_testsupport.packaging import (
+    WEB_SERVER_DISTRIBUTIONS,
+    base_requirements,
+    normalized,
+    only_under_extras,
+)
 from econnector_testsupport.paths import REPO
-
-# The vault's distribution carries them; requiring it is requiring them.
-WEB_SERVER_DISTRIBUTIONS = {"starlette", "uvicorn", "python-multipart", "econnector-vault"}
 
 
 def is_daemon(module: str) -> bool:
     return module.split(".")[0] == "econnector"
-
-
-def normalized(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
-
-
-def base_requirements(requirements: list[str]) -> set[str]:
-    """The distributions a plain install pulls: requirements whose marker holds
-    without any extra (here, on this interpreter)."""
-    out = set()
-    for text in requirements:
-        req = Requirement(text)
-        if req.marker is None or req.marker.evaluate({"extra": ""}):
-            out.add(normalized(req.name))
-    return out
 
 
 # -- the daemon -----------------------------------------------------------------------------------
@@ -66,12 +53,7 @@ def test_the_installed_daemon_requires_no_web_server() -> None:
     requirements = importlib.metadata.requires("econnector") or []
     direct = base_requirements(requirements)
     assert direct & WEB_SERVER_DISTRIBUTIONS == set()
-    for text in requirements:
-        req = Requirement(text)
-        if normalized(req.name) in WEB_SERVER_DISTRIBUTIONS:
-            assert req.marker is not None
-            assert not req.marker.evaluate({"extra": ""})
-            assert any(req.marker.evaluate({"extra": e}) for e in ("local", "test"))
+    assert only_under_extras(requirements, ("local", "test")) == []
 
     pulled: set[str] = set()
     todo = list(direct)
