@@ -6,4 +6,5 @@ the root conftest is loaded for every way of calling pytest (``pytest vault/test
 does not read ``tests/conftest.py``), and only it may declare ``pytest_plugins``.
 """
 
-pytest_plugins = ("econnector_testsupport.fixtures", "econnector_testsupport.tiers")
+pytest_plugins = ("econnector_testsupport.fixtures", "econnector_testsupport.tiers",
+                  "econnector_testsupport.pki", "econnector_testsupport.softhsm")

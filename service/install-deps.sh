@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian packages econnector needs, when missing and running as root.
 #   python: what `make run` needs (a venv-capable Python 3.11+)
-#   test:   what the test suite needs in addition (pdfsig, qpdf, useradd, setpriv)
+#   test:   what the test suite needs in addition (pdfsig, qpdf, useradd, setpriv,
+#           softhsm2-util, pkcs11-tool)
 # As non-root, say what is missing instead of failing silently.
 set -eu
 need=""
@@ -23,6 +24,9 @@ case "${1:-python}" in
     command -v useradd >/dev/null 2>&1 || need="$need passwd"
     command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
     command -v runuser >/dev/null 2>&1 || need="$need util-linux"
+    # PKCS#11 identities: a real software token (SoftHSM2) and pkcs11-tool to fill it
+    command -v softhsm2-util >/dev/null 2>&1 || need="$need softhsm2"
+    command -v pkcs11-tool >/dev/null 2>&1 || need="$need opensc"
     ;;
 esac
 [ -z "$need" ] && exit 0

@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from econnector.signer import SignJob
+from econnector.signer import KeySpec, Policy, SignJob
 from econnector.signworker import init_worker as _init_worker
 from econnector.signworker import sign_file
 from econnector.testid import make_identity
@@ -139,9 +139,8 @@ def signature_profile(data: bytes) -> dict[str, Any]:
 def econnector_profile(ids: dict[str, Any], pdf: bytes, tmp: Path) -> dict[str, Any]:
     """Sign one document exactly as the daemon's workers do; its signature profile."""
     pc = AUTHORS[0]
-    _init_worker(
-        [(pc, str(ids[pc].pkcs12), ids[pc].passphrase_file.read_bytes().rstrip(b"\r\n"))], 0
-    )
+    _init_worker([KeySpec(pc, "B-B", ids[pc].passphrase_file.read_bytes().rstrip(b"\r\n"),
+                          str(ids[pc].pkcs12))], Policy(), 0)
     src, dst = tmp / "ec-src.pdf", tmp / "ec-dst.pdf"
     src.write_bytes(pdf)
     out = sign_file(SignJob(pc, str(src), str(dst), 1000, 16384, ""))

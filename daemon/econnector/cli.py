@@ -1,4 +1,4 @@
-"""Command line: run, status, check-config, vault serve, demo-setup, demo-drop.
+"""Command line: run, status, check-config, unlock, lock, vault serve, demo-setup, demo-drop.
 
 Practice IT never reads a stack trace: expected failures print one line
 ``econnector: <reason>`` and exit non-zero: 2 (:data:`EXIT_CONFIG`) for the
@@ -107,6 +107,7 @@ def vault_problems(cfg: Config, timeout: float = VAULT_CHECK_TIMEOUT) -> list[st
 def cmd_check_config(args: argparse.Namespace) -> int:
     from . import config
     from .identities import check_identity
+    from .signcheck import check_signing
     from .vault_transport import local_problem
 
     cfg = _load(args)
@@ -114,13 +115,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     warnings: list[str] = []
     lines: list[str] = []
     now = dt.datetime.now(dt.UTC)
+    judged: set[str] = set()  # identities that already failed: said once
     for ident in cfg.identities:
-        if not ident.pkcs12.is_file():
+        if ident.pkcs12 is not None and not ident.pkcs12.is_file():
+            continue  # reported by check_usable
+        if ident.pkcs11 is not None and not ident.pkcs11.module.is_file():
             continue  # reported by check_usable
         line, problem, warning = check_identity(ident, now)
         lines.append(line)
         problems += [problem] if problem else []
         warnings += [warning] if warning else []
+        if problem:
+            judged.add(ident.provider_code)
+    # The signatures themselves: trust roots, the TSA, each certificate's status.
+    sig_lines, sig_problems, sig_warnings = check_signing(cfg, now, offline=args.offline,
+                                                          skip=judged)
+    lines += sig_lines
+    problems += sig_problems
+    warnings += sig_warnings
     if cfg.vault.kind == "local" and (missing := local_problem()) is not None:
         problems.append(str(missing))
     if cfg.vault.kind == "http" and not args.offline and not any(
@@ -169,8 +181,116 @@ def cmd_status(args: argparse.Namespace) -> int:
         }, indent=2))
         return 0
     lang = args.lang or cfg.default_language
-    for line in [*health_lines(daemon, pid, lang), *document_lines(counts, waiting, rows, lang)]:
+    now = dt.datetime.now(dt.UTC)
+    for line in [*health_lines(daemon, pid, lang, now),
+                 *document_lines(counts, waiting, rows, lang)]:
         print(line)
+    return 0
+
+
+# -- unlock and lock: the doctor's PIN to the running daemon -------------------------------
+
+
+def _unlock_text(key: str, lang: str, **params: object) -> str:
+    from .messages.unlock_command import UNLOCK_TEXTS
+
+    return UNLOCK_TEXTS.get(lang, UNLOCK_TEXTS["en"])[key].format(**params)
+
+
+def _read_pin(prompt: str) -> str:
+    """The PIN from the terminal without echo, or the first line of standard input when
+    it is not a terminal (scripts, tests). Never an argument: argv is public."""
+    import getpass
+
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return (sys.stdin.readline() if sys.stdin is not None else "").rstrip("\r\n")
+
+
+def _ask(cfg: Config, doc: dict[str, object], lang: str) -> dict[str, object] | int:
+    """The daemon's answer, or the exit code after saying why there is none."""
+    from . import control
+
+    try:
+        return control.request(cfg, doc)
+    except control.NoDaemon as e:
+        print(_unlock_text("no-daemon", lang, path=e.path), file=sys.stderr)
+    except control.NoAccess as e:
+        print(_unlock_text("no-access", lang, path=e.path), file=sys.stderr)
+    except control.NoAnswer as e:
+        print(_unlock_text("no-answer", lang, path=e.path), file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def unlock_answer(answer: dict[str, object], provider: str, lang: str) -> tuple[str, int]:
+    """(text, exit code) of the daemon's answer to an unlock. Pure."""
+    from .messages import phrase
+
+    result = str(answer.get("result"))
+    detail = phrase(str(answer.get("detail") or ""), lang)
+    if result == "unlocked":
+        return _unlock_text("unlocked", lang, provider=provider), 0
+    if result == "wrong-pin":
+        key = {"few": "wrong-pin-few", "one": "wrong-pin-one",
+               "none": "pin-blocked"}.get(str(answer.get("tries_left")), "wrong-pin")
+        return _unlock_text(key, lang, provider=provider), 1
+    if result in ("token-absent", "unknown-provider", "not-manual"):
+        return _unlock_text(result, lang, provider=provider), 1
+    if result == "locked":
+        return _unlock_text("refused", lang, provider=provider, detail=detail), 1
+    if result == "cannot-sign":
+        return _unlock_text("cannot-sign", lang, provider=provider, detail=detail,
+                            reason=answer.get("reason")), 1
+    return _unlock_text("bad-answer", lang, result=result), 1
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    lang = args.lang or cfg.default_language
+    pc = args.provider
+    ident = cfg.identity(pc)
+    if ident is None or not ident.manual:
+        key = "unknown-provider" if ident is None else "not-manual"
+        print(_unlock_text(key, lang, provider=pc))
+        return 1
+    # A daemon to hand the PIN to, before the doctor types it for nothing.
+    found = _ask(cfg, {"op": "status"}, lang)
+    if isinstance(found, int):
+        return found
+    pin = _read_pin(_unlock_text("prompt", lang, provider=pc, name=ident.name))
+    if not pin:
+        print(_unlock_text("empty-pin", lang))
+        return 1
+    answer = _ask(cfg, {"op": "unlock", "provider": pc, "pin": pin}, lang)
+    del pin
+    if isinstance(answer, int):
+        return answer
+    text, rc = unlock_answer(answer, pc, lang)
+    print(text)
+    return rc
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    lang = args.lang or cfg.default_language
+    pc = args.provider
+    if pc is not None:
+        ident = cfg.identity(pc)
+        if ident is None or not ident.manual:
+            key = "unknown-provider" if ident is None else "not-manual"
+            print(_unlock_text(key, lang, provider=pc))
+            return 1
+    elif not any(i.manual for i in cfg.identities):
+        print(_unlock_text("locked-none", lang))
+        return 0
+    answer = _ask(cfg, {"op": "lock", "provider": pc}, lang)
+    if isinstance(answer, int):
+        return answer
+    providers = answer.get("providers")
+    if answer.get("result") != "locked" or not isinstance(providers, list):
+        print(_unlock_text("bad-answer", lang, result=answer.get("result")))
+        return 1
+    print(_unlock_text("locked", lang, providers=", ".join(map(str, providers))))
     return 0
 
 
@@ -199,6 +319,8 @@ def demo_refusal(cfg: Config) -> str | None:
     if cfg.vault.kind == "local":
         return None
     ident = cfg.identities[0]
+    if ident.pkcs12 is None:
+        return None  # a key on a token is never the TEST identity
     from . import testid
     from .errors import Held
     from .signer import read_identity
@@ -264,6 +386,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--offline", action="store_true",
                    help="do not contact the vault (the unit's ExecStartPre uses this)")
     s.set_defaults(func=cmd_check_config)
+    lang_help = "language of the text (default: the config's receipts.default_language)"
+    s = sub.add_parser("unlock", help="unlock a doctor's signing key (unlock: manual): asks "
+                                      "the PIN and hands it to the running daemon")
+    s.add_argument("provider", metavar="PROVIDER_CODE")
+    _add_config(s)
+    s.add_argument("--lang", choices=("fr", "de", "en"), default=None, help=lang_help)
+    s.set_defaults(func=cmd_unlock)
+    s = sub.add_parser("lock", help="lock one doctor's signing key, or all manual ones: "
+                                    "their documents wait until the next unlock")
+    s.add_argument("provider", metavar="PROVIDER_CODE", nargs="?", default=None)
+    _add_config(s)
+    s.add_argument("--lang", choices=("fr", "de", "en"), default=None, help=lang_help)
+    s.set_defaults(func=cmd_lock)
     s = sub.add_parser("vault", help="the reference vault server ('vault serve --help')",
                        add_help=False)
     s.set_defaults(func=None)

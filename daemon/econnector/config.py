@@ -20,14 +20,32 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .appearance import VisibleBox
 from .config_schema import SCHEMA, SCHEMA_ID, first_error, with_defaults
 from .credentials import SecretUnavailable, read_credential, read_env, read_secret_file
 from .errors import ConfigError
 
 __all__ = [
-    "SCHEMA", "SCHEMA_ID", "Config", "ConfigError", "Folders", "Identity", "Limits", "Retry",
-    "SecretUnavailable", "Signing", "Vault", "Watch", "check_usable", "folder_gid", "load",
-    "log_file_problem", "parse",
+    "LEVELS",
+    "SCHEMA",
+    "SCHEMA_ID",
+    "Config",
+    "ConfigError",
+    "Folders",
+    "Identity",
+    "Limits",
+    "Pkcs11Key",
+    "Retry",
+    "SecretUnavailable",
+    "Signing",
+    "Tsa",
+    "Vault",
+    "Watch",
+    "check_usable",
+    "folder_gid",
+    "load",
+    "log_file_problem",
+    "parse",
 ]
 
 @dataclass(frozen=True)
@@ -59,22 +77,79 @@ class Limits:
     worker_timeout: float
 
 
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+@dataclass(frozen=True)
+class Tsa:
+    url: str
+    timeout: float
+    username: str | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    password_credential: str | None = None
+
+    def password(self) -> bytes | None:
+        """The TSA password, read now (None without one); raises SecretUnavailable."""
+        if self.password_file is not None:
+            return read_secret_file(self.password_file, "signing.tsa.password_file").rstrip(
+                b"\r\n")
+        if self.password_credential is not None:
+            return read_credential(self.password_credential,
+                                   "signing.tsa.password_credential").rstrip(b"\r\n")
+        if self.password_env is not None:
+            return read_env(self.password_env, "signing.tsa.password_env").rstrip(b"\r\n")
+        return None
+
+
 @dataclass(frozen=True)
 class Signing:
     workers: int
     bytes_reserved: int
     location: str
+    level: str = "B-B"
+    tsa: Tsa | None = None
+    trust_roots: tuple[Path, ...] = ()
+    visible: VisibleBox | None = None
+
+
+@dataclass(frozen=True)
+class Pkcs11Key:
+    """Where a key lives on a token; the token is found by its label (slots renumber)."""
+
+    module: Path
+    token_label: str
+    key_label: str | None
+    key_id: bytes | None
+    cert_label: str | None
 
 
 @dataclass(frozen=True)
 class Identity:
     provider_code: str
     name: str
-    pkcs12: Path
+    pkcs12: Path | None
     passphrase_file: Path | None
     passphrase_env: str | None
     passphrase_credential: str | None = None
     index: int = 0  # its place in ``identities`` (for messages: identities[0])
+    pkcs11: Pkcs11Key | None = None
+    unlock: str = "file"  # "file" or "manual" (the doctor runs ``econnector unlock``)
+    level: str = "B-B"  # signing.level unless the identity says otherwise
+    auto_lock_after: float | None = None
+
+    @property
+    def manual(self) -> bool:
+        return self.unlock == "manual"
+
+    @property
+    def key_source(self) -> str:
+        """Where the key is, for people: the .p12 file or the token and key label."""
+        if self.pkcs11 is not None:
+            k = self.pkcs11
+            key = k.key_label if k.key_label is not None else f"id {(k.key_id or b'').hex()}"
+            return f"token {k.token_label!r}, key {key}"
+        return str(self.pkcs12)
 
     def passphrase(self) -> bytes:
         """Read the secret now (it may be provided after start); raises
@@ -153,15 +228,16 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def _refuse_plain_http(url: str) -> None:
-    """The token and patient documents never cross a network in clear: http:// only
+def _refuse_plain_http(url: str, key: str = "vault.url",
+                       what: str = "the token and the documents") -> None:
+    """Secrets and patient documents never cross a network in clear: http:// only
     to this machine (a TLS-terminating proxy on loopback, a test vault)."""
     parts = urlsplit(url)
     if parts.scheme.lower() == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
-            f"plain http:// is refused for {parts.hostname or url!r}: the token and the "
-            "documents would cross the network unencrypted; use https:// (http:// is "
-            "allowed only for 127.0.0.1, ::1 or localhost)", "vault.url")
+            f"plain http:// is refused for {parts.hostname or url!r}: {what} would cross "
+            "the network unencrypted; use https:// (http:// is allowed only for 127.0.0.1, "
+            "::1 or localhost)", key)
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:
@@ -204,6 +280,8 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
     folders = _folders(doc["folders"], base)
     _refuse_overlap(folders)
     w, lim, sig, r, log = (doc[k] for k in ("watch", "limits", "signing", "retry", "logging"))
+    identities = _identities(doc["identities"], base, sig["level"])
+    _require_services(sig, doc["identities"])
     return Config(
         path=path,
         folders=folders,
@@ -221,13 +299,8 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
             worker_memory_mb=lim["worker_memory_mb"],
             worker_timeout=float(lim["worker_timeout_s"]),
         ),
-        signing=Signing(
-            # Not in the schema's defaults: it depends on the machine.
-            workers=sig.get("workers") or min(4, os.cpu_count() or 1),
-            bytes_reserved=sig["bytes_reserved"],
-            location=sig["location"],
-        ),
-        identities=_identities(doc["identities"], base),
+        signing=_signing(sig, base),
+        identities=identities,
         vault=_vault(doc["vault"], base, folders),
         retry=Retry(base=float(r["base_s"]), cap=float(r["cap_s"])),
         default_language=doc["receipts"]["default_language"],
@@ -249,24 +322,111 @@ def _folders(f: dict[str, Any], base: Path) -> Folders:
                    group=f.get("group"))
 
 
-def _identities(items: list[dict[str, Any]], base: Path) -> tuple[Identity, ...]:
+def _require_services(sig: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    """A timestamped level needs a TSA; every level from B-T needs the trust roots (the
+    timestamp's and the certificate's chains are checked before upload)."""
+    where = [("signing.level", sig["level"])] + [
+        (f"identities[{i}].level", d["level"]) for i, d in enumerate(items) if "level" in d]
+    for key, level in where:
+        if LEVELS.index(level) < LEVELS.index("B-T"):
+            continue
+        if "tsa" not in sig:
+            raise ConfigError(f"level {level} (set by {key}) needs a timestamp service: set "
+                              "signing.tsa.url (the qualified TSA of the doctor's "
+                              "certificate provider)", "signing.tsa")
+        if not sig["trust_roots"]:
+            raise ConfigError(f"level {level} (set by {key}) needs signing.trust_roots: the "
+                              "PEM files of the CAs that issued the doctors' and the TSA's "
+                              "certificates", "signing.trust_roots")
+
+
+def _signing(sig: dict[str, Any], base: Path) -> Signing:
+    t = sig.get("tsa")
+    tsa = None
+    if t is not None:
+        if t.get("username"):  # a timestamp itself is signed: plain http is fine without a password
+            _refuse_plain_http(t["url"], "signing.tsa.url", "the TSA password")
+        given = [k for k in ("password_file", "password_env", "password_credential") if k in t]
+        if len(given) > 1:
+            raise ConfigError("give at most one of password_file, password_env or "
+                              "password_credential", "signing.tsa")
+        if given and not t.get("username"):
+            raise ConfigError(f"{given[0]} needs signing.tsa.username (HTTP basic "
+                              "authentication)", "signing.tsa.username")
+        tsa = Tsa(url=t["url"], timeout=float(t["timeout_s"]), username=t.get("username"),
+                  password_file=_resolve(base, t.get("password_file")),
+                  password_env=t.get("password_env"),
+                  password_credential=t.get("password_credential"))
+    roots = tuple(p for p in (_resolve(base, r) for r in sig["trust_roots"]) if p is not None)
+    v = sig.get("visible")
+    visible = VisibleBox(page=v["page"], x_mm=float(v["x_mm"]), y_mm=float(v["y_mm"]),
+                         width_mm=float(v["width_mm"]),
+                         height_mm=float(v["height_mm"])) if v is not None else None
+    return Signing(
+        # Not in the schema's defaults: it depends on the machine.
+        workers=sig.get("workers") or min(4, os.cpu_count() or 1),
+        bytes_reserved=sig["bytes_reserved"],
+        location=sig["location"],
+        level=sig["level"],
+        tsa=tsa,
+        trust_roots=roots,
+        visible=visible,
+    )
+
+
+_PASSPHRASE_KEYS = ("passphrase_file", "passphrase_env", "passphrase_credential")
+
+
+def _pkcs11(d: dict[str, Any] | None, base: Path) -> Pkcs11Key | None:
+    if d is None:
+        return None
+    module = _resolve(base, d["module"])
+    assert module is not None
+    return Pkcs11Key(module=module, token_label=d["token_label"],
+                     key_label=d.get("key_label"),
+                     key_id=bytes.fromhex(d["key_id"]) if "key_id" in d else None,
+                     cert_label=d.get("cert_label"))
+
+
+def _identities(items: list[dict[str, Any]], base: Path, level: str) -> tuple[Identity, ...]:
     identities = []
     seen: set[str] = set()
     for i, d in enumerate(items):
+        key = f"identities[{i}]"
         if d["provider_code"] in seen:
-            raise ConfigError("duplicate provider_code", f"identities[{i}].provider_code")
+            raise ConfigError("duplicate provider_code", f"{key}.provider_code")
         seen.add(d["provider_code"])
-        pk = _resolve(base, d["pkcs12"])
-        assert pk is not None
+        # A key on a token is unlocked by the doctor unless the practice says otherwise.
+        unlock = d.get("unlock") or ("manual" if "pkcs11" in d else "file")
+        given = [k for k in _PASSPHRASE_KEYS if k in d]
+        secret = "PIN" if "pkcs11" in d else "passphrase"
+        if unlock == "manual" and given:
+            raise ConfigError(
+                f"a manual identity's {secret} is typed by the doctor (econnector unlock "
+                f"{d['provider_code']}) and is never stored: remove {given[0]}, or set "
+                "unlock: file", f"{key}.{given[0]}")
+        if unlock == "file" and len(given) != 1:
+            raise ConfigError(
+                f"give exactly one of passphrase_file, passphrase_env or passphrase_credential "
+                f"(the {secret}), or set unlock: manual so that the doctor unlocks it",
+                key)
+        if "auto_lock_after_s" in d and unlock != "manual":
+            raise ConfigError("only a manual identity locks itself again (unlock: manual)",
+                              f"{key}.auto_lock_after_s")
         identities.append(
             Identity(
                 provider_code=d["provider_code"],
                 name=d["name"],
-                pkcs12=pk,
+                pkcs12=_resolve(base, d.get("pkcs12")),
                 passphrase_file=_resolve(base, d.get("passphrase_file")),
                 passphrase_env=d.get("passphrase_env"),
                 passphrase_credential=d.get("passphrase_credential"),
                 index=i,
+                pkcs11=_pkcs11(d.get("pkcs11"), base),
+                unlock=unlock,
+                level=d.get("level") or level,
+                auto_lock_after=(float(d["auto_lock_after_s"]) if "auto_lock_after_s" in d
+                                 else None),
             )
         )
     return tuple(identities)
@@ -372,9 +532,31 @@ def check_usable(cfg: Config, wait_for_folders: bool = False) -> list[str]:
         if not os.access(p, os.W_OK | os.X_OK):
             problems.append(f"folders.{name}: {p} is not writable")
     problems += exposed_secret_files(cfg)
+    if cfg.signing.trust_roots:
+        from .signer import read_trust_roots  # (signer imports this module)
+
+        try:
+            read_trust_roots(cfg.signing.trust_roots)
+        except ValueError as e:
+            problems.append(f"signing.trust_roots: {e}")
+    if cfg.signing.visible is not None:
+        from .appearance import FONT_FILE
+
+        if not FONT_FILE.is_file():
+            problems.append(f"signing.visible: the box's font {FONT_FILE} is missing "
+                            "(Debian: apt-get install fonts-dejavu-core)")
+    if cfg.signing.tsa is not None and cfg.signing.tsa.username:
+        try:
+            cfg.signing.tsa.password()
+        except SecretUnavailable as e:
+            problems.append(str(e))
     for i, ident in enumerate(cfg.identities):
-        if not ident.pkcs12.is_file():
+        if ident.pkcs12 is not None and not ident.pkcs12.is_file():
             problems.append(f"identities[{i}].pkcs12: no such file {ident.pkcs12}")
+        if ident.pkcs11 is not None and not ident.pkcs11.module.is_file():
+            problems.append(f"identities[{i}].pkcs11.module: no such file "
+                            f"{ident.pkcs11.module} (install the card's PKCS#11 driver, or "
+                            "correct the path)")
     if cfg.vault.kind == "http":
         try:
             if not cfg.vault.token():

@@ -22,11 +22,7 @@ from .errors import ConfigError
 
 SCHEMA_ID = "econnector.config/v1"
 
-# Exactly one secret source: ``oneOf`` fails when none or several are given.
-_secret_source = {
-    "oneOf": [{"required": [k]} for k in
-              ("passphrase_file", "passphrase_env", "passphrase_credential")]
-}
+_LEVEL = {"enum": ["B-B", "B-T", "B-LT", "B-LTA"]}
 _ENV_NAME = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
 # A systemd credential name (LoadCredential=NAME:...): a file name in $CREDENTIALS_DIRECTORY.
 _CREDENTIAL_NAME = {
@@ -115,6 +111,56 @@ SCHEMA: dict[str, Any] = {
                     "type": "integer", "minimum": 4096, "maximum": 1048576, "default": 16384
                 },
                 "location": {"type": "string", "maxLength": 200, "default": "Luxembourg"},
+                "level": {
+                    **_LEVEL, "default": "B-B",
+                    "description": "PAdES level of every signature (an identity may say "
+                                   "otherwise): B-B signed; B-T plus a timestamp (needs "
+                                   "signing.tsa); B-LT plus the revocation data that proves "
+                                   "the certificate was good (needs signing.trust_roots); "
+                                   "B-LTA plus a renewable document timestamp",
+                },
+                "tsa": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["url"],
+                    "description": "the RFC 3161 timestamp service for B-T and above",
+                    "properties": {
+                        "url": {"type": "string", "pattern": "^https?://"},
+                        "username": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "password_file": {"type": "string", "minLength": 1},
+                        "password_env": _ENV_NAME,
+                        "password_credential": _CREDENTIAL_NAME,
+                        "timeout_s": {
+                            "type": "number", "exclusiveMinimum": 0, "maximum": 600,
+                            "default": 15,
+                        },
+                    },
+                },
+                "visible": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["x_mm", "y_mm", "width_mm", "height_mm"],
+                    "description": "a visible signature box (off when absent): the doctor's "
+                                   "name, the date and 'signé électroniquement' in the "
+                                   "document's language; moved onto the page if it does not "
+                                   "fit; certified documents get none",
+                    "properties": {
+                        "page": {"type": "integer", "not": {"const": 0}, "default": -1,
+                                 "description": "1 = first page, -1 = last page"},
+                        "x_mm": {"type": "number", "minimum": 0, "maximum": 2000},
+                        "y_mm": {"type": "number", "minimum": 0, "maximum": 2000,
+                                 "description": "from the bottom of the page"},
+                        "width_mm": {"type": "number", "exclusiveMinimum": 0, "maximum": 2000},
+                        "height_mm": {"type": "number", "exclusiveMinimum": 0,
+                                      "maximum": 2000},
+                    },
+                },
+                "trust_roots": {
+                    "type": "array", "default": [],
+                    "items": {"type": "string", "minLength": 1},
+                    "description": "PEM files of the CA certificates that signatures must chain "
+                                   "to; every signed PDF is checked against them before upload",
+                },
             },
         },
         "identities": {
@@ -123,16 +169,44 @@ SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "additionalProperties": False,
-                "required": ["provider_code", "name", "pkcs12"],
+                "required": ["provider_code", "name"],
                 "properties": {
                     "provider_code": {"type": "string", "pattern": "^[0-9]{8}$"},
                     "name": {"type": "string", "minLength": 1, "maxLength": 200},
                     "pkcs12": {"type": "string", "minLength": 1},
+                    "pkcs11": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["module", "token_label"],
+                        "description": "a key on a smart card or signing stick: the PKCS#11 "
+                                       "module, the token's label, the key's label or id (hex) "
+                                       "and the certificate's label (default: the key's label)",
+                        "properties": {
+                            "module": {"type": "string", "minLength": 1},
+                            "token_label": {"type": "string", "minLength": 1, "maxLength": 32},
+                            "key_label": {"type": "string", "minLength": 1},
+                            "key_id": {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$"},
+                            "cert_label": {"type": "string", "minLength": 1},
+                        },
+                        "oneOf": [{"required": ["key_label"]}, {"required": ["key_id"]}],
+                    },
+                    "unlock": {
+                        "enum": ["file", "manual"],
+                        "description": "file: the passphrase or PIN is read from "
+                                       "passphrase_file/_env/_credential (unattended); manual: "
+                                       "the doctor runs `econnector unlock` (default for pkcs11)",
+                    },
+                    "level": _LEVEL,
+                    "auto_lock_after_s": {
+                        "type": "number", "minimum": 60, "maximum": 604800,
+                        "description": "lock a manual identity again after this long without "
+                                       "a signature",
+                    },
                     "passphrase_file": {"type": "string", "minLength": 1},
                     "passphrase_env": _ENV_NAME,
                     "passphrase_credential": _CREDENTIAL_NAME,
                 },
-                **_secret_source,
+                "oneOf": [{"required": ["pkcs12"]}, {"required": ["pkcs11"]}],
             },
         },
         "vault": {
@@ -228,10 +302,9 @@ def first_error(doc: Any) -> ConfigError | None:
             )
         return ConfigError("unknown key" + _did_you_mean(key, known), full)
     if e.validator == "oneOf":
-        kind = "token" if e.absolute_path and e.absolute_path[0] == "vault" else "passphrase"
-        return ConfigError(
-            f"give exactly one of {kind}_file, {kind}_env or {kind}_credential", where
-        )
+        choices = [c["required"][0] for c in e.validator_value]
+        return ConfigError("give exactly one of " + ", ".join(choices[:-1])
+                           + f" or {choices[-1]}", where)
     if (e.validator == "type" and e.absolute_path and e.absolute_path[-1] == "provider_code"
             and isinstance(e.instance, int)):
         shown = str(e.instance) if len(str(e.instance)) == 8 else "01234567"

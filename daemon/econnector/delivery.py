@@ -19,7 +19,7 @@ import structlog
 
 from .crashpoints import reached
 from .drops import Drops
-from .errors import FileBusy, PatientOptedOut, Rejected, Transient, VaultHeld
+from .errors import FileBusy, PatientOptedOut, Rejected, SignatureHeld, Transient, VaultHeld
 from .receipts import iso
 from .states import Event
 from .statestore import Delivery, Drop, Store
@@ -68,6 +68,9 @@ class Deliverer:
         except PatientOptedOut:
             self._answered()
             return self.drops.opted_out(d)
+        except SignatureHeld as e:  # the vault checked our signature and refused it
+            self._answered()
+            return self.drops.hold(d, e)
         except Rejected as e:
             self._answered()
             d = self.store.update(d.id, self.clock(), attempts=d.attempts + 1)

@@ -32,6 +32,9 @@ folders:
   root: .
 watch:
   rescan_interval_s: 5
+signing:
+  # Every signature is checked against this CA before upload (docs/signatures.md).
+  trust_roots: [identity/test-ca.pem]
 identities:
   - provider_code: "{provider}"
     name: "Dr Test Demo (TEST identity, not a real doctor)"

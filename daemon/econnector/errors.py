@@ -16,10 +16,12 @@ Exception tree::
     │   └── VaultRejected           the vault refused it for good (409/413/422)
     ├── Transient                   retry later with backoff
     │   ├── VaultUnavailable        network, 5xx, 429, timeouts
-    │   └── FileBusy                locked or unreadable for now
+    │   ├── FileBusy                locked or unreadable for now
+    │   └── ServiceUnavailable      the TSA, an OCSP responder or a CRL is not answering
     ├── Held                        waits for a person (reason in ``code``)
     │   ├── IdentityHeld            one doctor's key cannot sign now
-    │   └── VaultHeld               the vault refuses us all (credentials, TLS)
+    │   ├── VaultHeld               the vault refuses us all (credentials, TLS)
+    │   └── SignatureHeld           our own signature failed its check: never uploaded
     ├── PatientOptedOut             final, not an error: the vault will never take it
     └── InternalError               a bug of ours (``internal-error``): keep the document
         └── states.InvalidTransition   an event the state table does not allow
@@ -167,6 +169,11 @@ class FileBusy(Transient):
     pass
 
 
+class ServiceUnavailable(Transient):
+    """A service a signature needs (timestamps, certificate status) did not answer:
+    the document waits and is signed again, never refused for it."""
+
+
 class Held(EconnectorError):
     """Waits for a person; the code is the hold reason. Never raised itself: the
     two kinds below are released by different events."""
@@ -175,6 +182,12 @@ class Held(EconnectorError):
 class IdentityHeld(Held):
     """One doctor's key cannot sign now (locked, certificate expired or not yet
     valid): only that doctor's documents wait; released when the identity can sign."""
+
+
+class SignatureHeld(Held):
+    """The signature we made does not validate (untrusted chain, a level not reached):
+    it is never uploaded; the document waits for IT, and is signed again at the next
+    start (after the fix)."""
 
 
 class VaultHeld(Held):

@@ -200,7 +200,8 @@ def exposed_secret_files(cfg: Config) -> list[str]:
         return []
     checks: list[tuple[Path, str]] = []
     for i, ident in enumerate(cfg.identities):
-        checks.append((ident.pkcs12, f"identities[{i}].pkcs12"))
+        if ident.pkcs12 is not None:
+            checks.append((ident.pkcs12, f"identities[{i}].pkcs12"))
         if ident.passphrase_file is not None:
             checks.append((ident.passphrase_file, f"identities[{i}].passphrase_file"))
     if cfg.vault.kind == "http" and cfg.vault.token_file is not None:

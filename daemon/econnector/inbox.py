@@ -35,6 +35,7 @@ from .codes import Code, as_code
 from .crashpoints import reached
 from .errors import Rejected, render
 from .receipts import iso
+from .signer import check_path
 from .statestore import Drop, ErrorRecord, FileStat, Receipt
 
 log = structlog.get_logger("econnector.inbox")
@@ -155,6 +156,8 @@ class InboxWriter:
         self.move_original(d, folder, "archive")
         if signed_work is not None and signed_work.exists() and d.signed_archive:
             fsio.move(signed_work, Path(d.signed_archive), durable_dir=False)
+        if signed_work is not None:  # the self-check is in the receipt now
+            check_path(signed_work).unlink(missing_ok=True)
         fsio.fsync_dir(folder)
         reached("after-archive-signed")
         self.write_final_status(d)
@@ -215,6 +218,7 @@ class InboxWriter:
         self.move_original(d, target.parent, "archive")
         if signed_work.exists():
             fsio.move(signed_work, target, durable_dir=False)
+        check_path(signed_work).unlink(missing_ok=True)
         fsio.fsync_dir(target.parent)
         reached("after-opted-out-archive")
         self.write_final_status(d)

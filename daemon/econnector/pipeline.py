@@ -26,6 +26,7 @@ import functools
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -38,14 +39,14 @@ from .delivery import Deliverer
 from .drops import Drops, signed_path
 from .failures import Failures
 from .finishing import Finisher
-from .identities import Identities
+from .identities import WAITING_FOR_DOCTOR, Absent, Identities, Locked, Outcome, open_identity
 from .inbox import InboxWriter
 from .intake import Claim, Intake, Refuse, Rescan, StemFiles, Wait, contract_name, probe_pairs
 from .listeners import Listeners, TransitionListener
 from .receive import Receiver
-from .recovery import clean_temp, creatable, rebuild_from_inbox
+from .recovery import clean_temp, creatable, rebuild_from_inbox, release_signature_holds
 from .schedule import DueQueue
-from .signer import SigningPool
+from .signer import KeySpec, SigningPool, policy_for
 from .states import Event, State
 from .statestore import Drop, Store
 from .statusfiles import StatusFiles
@@ -54,6 +55,13 @@ from .vault_credentials import VaultCredentials
 from .vault_gate import GateState, VaultGate, Wake
 
 log = structlog.get_logger("econnector.pipeline")
+
+
+def _outcome_name(outcome: Outcome, ok: bool) -> str:
+    """An unlock's outcome for the log: never the PIN."""
+    if ok:
+        return "unlocked"
+    return {Absent: "token-absent", Locked: "refused"}.get(type(outcome), "cannot-sign")
 
 
 class Pipeline:
@@ -81,6 +89,8 @@ class Pipeline:
         self.due = DueQueue()  # drop id -> wall time when it may run
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.ids = Identities()
+        # One change of the identities at a time: rescans, the doctor's unlock and lock.
+        self.id_lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.scan_hint = False
         self.next_recheck: float | None = None
@@ -152,6 +162,7 @@ class Pipeline:
         self.blockers.write_health()
         if self.store.fresh:
             rebuild_from_inbox(self.store, f.inbox, self.clock)
+        release_signature_holds(self.drops, functools.partial(signed_path, self.signed_dir))
         for d in self.store.unfinished():
             self.busy_stems[d.stem] = d.id
             self.due[d.id] = d.next_attempt_at or 0.0
@@ -168,28 +179,128 @@ class Pipeline:
             self.blockers.write_health()
 
     def unlock_identities(self, start_pool: bool = False) -> bool:
-        """Try every identity that cannot sign; restart the workers if one became usable."""
+        """Try every identity that cannot sign; restart the workers if one became usable.
+        Blocking (at start, before the loop runs); the loop uses :meth:`_maybe_unlock`."""
         self.check_validity()
         changed = self.ids.unlock(self.cfg.identities, self._now_dt())
         if changed or start_pool:
-            self.pool.start(
-                [(pc, str(self.cfg.identity(pc).pkcs12), self.ids.secrets[pc])  # type: ignore[union-attr]
-                 for pc in self.ids.unlocked]
-            )
+            self._restart_pool()
         return changed
 
-    def _maybe_unlock(self) -> None:
-        before = self.ids.report(self.providers)
-        changed = self.unlock_identities()
-        if self.ids.report(self.providers) != before:
-            self.blockers.write_health()
-        if changed:
-            for d in self.store.unfinished():
-                if d.state is State.HELD and hold_kind(d.reason) is Reason.IDENTITY_HOLD and (
-                    self.ids.can_sign(d.provider_code)
-                ):
-                    self.drops.transition(d, Event.RELEASE, reason=None, message="")
-                    self.due[d.id] = 0.0
+    def _restart_pool(self) -> None:
+        """The workers again, with the identities that can sign now (their secrets go over
+        the workers' pipes); one that is locked or whose token is gone is dropped."""
+        self.pool.start(self._keys(), policy_for(self.cfg.signing))
+
+    def _keys(self) -> list[KeySpec]:
+        """The unlocked identities as the signing workers open them."""
+        keys = []
+        for pc in self.ids.unlocked:
+            ident = self.cfg.identity(pc)
+            assert ident is not None
+            keys.append(KeySpec(pc, ident.level, self.ids.secrets[pc],
+                                str(ident.pkcs12) if ident.pkcs12 else None, ident.pkcs11))
+        return keys
+
+    async def _maybe_unlock(self) -> None:
+        """Try the identities that cannot sign again (a token plugged back in, a
+        passphrase file provided, a manual identity's token to look for); the openings
+        run in a thread (a card may take a second to answer)."""
+        async with self.id_lock:
+            self.check_validity()
+            before = self.ids.report(self.providers)
+            tried = self.ids.to_try(self.cfg.identities, self._now_dt())
+            if tried:
+                outcomes = await asyncio.to_thread(
+                    lambda: [self.ids.attempt(ident, pin) for ident, pin in tried])
+            changed = False
+            for (ident, _), outcome in zip(tried, outcomes if tried else [], strict=True):
+                changed |= self.ids.settle(ident, outcome, self._now_dt(), self.clock())
+            if changed:
+                self._restart_pool()
+            if self.ids.report(self.providers) != before:
+                self.ids.log_blocked()
+                self.blockers.write_health()
+            if changed:
+                self._release_held()
+
+    def _release_held(self) -> None:
+        """The documents held for an identity that can sign now go on at once."""
+        for d in self.store.unfinished():
+            if d.state is State.HELD and hold_kind(d.reason) is Reason.IDENTITY_HOLD and (
+                self.ids.can_sign(d.provider_code)
+            ):
+                self.drops.transition(d, Event.RELEASE, reason=None, message="")
+                self.due[d.id] = 0.0
+        self.wake.set()
+
+    # ------------------------------------------------------------------ the doctor's unlock
+    async def unlock_manual(self, pc: str, pin: bytes) -> dict[str, Any]:
+        """``econnector unlock``: check the doctor's PIN on the token (in a thread), keep it
+        in memory, restart the workers with it and release the doctor's held documents.
+        The answer names the outcome, never the PIN (control.py sends it back)."""
+        ident = self.cfg.identity(pc)
+        if ident is None:
+            return {"result": "unknown-provider", "provider": pc}
+        if not ident.manual:
+            return {"result": "not-manual", "provider": pc}
+        async with self.id_lock:
+            outcome = await asyncio.to_thread(open_identity, ident, pin)
+            before = self.ids.report(self.providers)
+            was = self.ids.secrets.get(pc)
+            ok = self.ids.give(ident, outcome, self._now_dt(), self.clock())
+            if ok and was != pin:
+                self._restart_pool()
+            if self.ids.report(self.providers) != before:
+                self.blockers.write_health()
+            if ok:
+                self._release_held()
+        log.info("unlock-request", provider=pc, outcome=_outcome_name(outcome, ok))
+        if ok:
+            return {"result": "unlocked", "provider": pc}
+        if isinstance(outcome, Absent):
+            return {"result": "token-absent", "provider": pc, "detail": outcome.detail}
+        if isinstance(outcome, Locked):
+            return {"result": "wrong-pin" if outcome.wrong_secret else "locked",
+                    "provider": pc,
+                    "detail": outcome.detail, "tries_left": outcome.tries_left}
+        code, detail = self.ids.why(pc)  # opened, but its certificate must not sign
+        return {"result": "cannot-sign", "provider": pc, "reason": code, "detail": detail}
+
+    async def lock_manual(self, pc: str | None, detail: str = WAITING_FOR_DOCTOR
+                          ) -> dict[str, Any]:
+        """``econnector lock [PROVIDER]``: forget the PIN of one or every manual identity;
+        the workers are restarted without it (its documents wait again)."""
+        manual = [i.provider_code for i in self.cfg.identities if i.manual]
+        if pc is not None:
+            ident = self.cfg.identity(pc)
+            if ident is None:
+                return {"result": "unknown-provider", "provider": pc}
+            if not ident.manual:
+                return {"result": "not-manual", "provider": pc}
+        targets = [pc] if pc is not None else manual
+        async with self.id_lock:
+            before = self.ids.report(self.providers)
+            changed = False
+            for p in targets:
+                changed |= self.ids.lock(p, detail)
+            if changed:
+                self._restart_pool()
+            if self.ids.report(self.providers) != before:
+                self.blockers.write_health()
+        log.info("lock-request", providers=targets, changed=changed)
+        return {"result": "locked", "providers": targets}
+
+    async def _auto_lock(self) -> None:
+        """Manual identities idle for longer than their ``auto_lock_after_s`` lock."""
+        idle = self.ids.idle(self.cfg.identities, self.clock())
+        for pc in idle:
+            log.info("identity-auto-locked", provider=pc)
+            await self.lock_manual(pc)
+
+    def identities_state(self) -> dict[str, dict[str, Any]]:
+        """Each identity's state as the health file says it (for ``control`` status)."""
+        return self.ids.report(self.providers)
 
     # ------------------------------------------------------------------ main loop
     async def run(self, stop: asyncio.Event) -> None:
@@ -233,8 +344,9 @@ class Pipeline:
     async def _periodic(self) -> None:
         """What every rescan interval looks at again, beyond the outbox."""
         self.check_validity()
+        await self._auto_lock()
         if self.ids.blocked() and self.receiver.signing_in_flight == 0:
-            self._maybe_unlock()
+            await self._maybe_unlock()
         await self.blockers.check_inbox()
         if self.blockers.storage_paused and self.blockers.probe_storage():
             # Resume the documents that waited, and their statuses that failed.

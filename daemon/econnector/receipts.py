@@ -60,6 +60,12 @@ LABELS = {
         "insurer": "Caisse", "vault_document_id": "Référence coffre-fort",
         "signed_at": "Signé le", "delivered_at": "Remis le", "signature": "Signature",
         "signer": "Signataire", "serial": "N° de série du certificat",
+        "check": "Contrôle avant envoi", "check_ok": "signature intacte",
+        "check_trusted": "certificat reconnu (chaîne vers les autorités configurées)",
+        "check_untrusted": "chaîne du certificat non contrôlée (aucune autorité configurée)",
+        "check_timestamp": "horodatage du {when}",
+        "check_revocation": "preuves de non-révocation intégrées",
+        "check_doc_timestamp": "horodatage d'archivage du {when}",
         "original_sha256": "Empreinte SHA-256 de l'original",
         "signed_sha256": "Empreinte SHA-256 du document signé", "fee": "Frais enregistrés",
         "error_title": "Document refusé - il n'a pas été envoyé",
@@ -74,6 +80,12 @@ LABELS = {
         "insurer": "Kasse", "vault_document_id": "Safe-Referenz",
         "signed_at": "Signiert am", "delivered_at": "Zugestellt am", "signature": "Signatur",
         "signer": "Unterzeichner", "serial": "Seriennummer des Zertifikats",
+        "check": "Prüfung vor dem Versand", "check_ok": "Signatur unversehrt",
+        "check_trusted": "Zertifikat anerkannt (Kette zu den konfigurierten Stellen)",
+        "check_untrusted": "Zertifikatskette nicht geprüft (keine Stelle konfiguriert)",
+        "check_timestamp": "Zeitstempel vom {when}",
+        "check_revocation": "Nachweise der Nichtsperrung eingebettet",
+        "check_doc_timestamp": "Archivzeitstempel vom {when}",
         "original_sha256": "SHA-256 des Originals",
         "signed_sha256": "SHA-256 des signierten Dokuments", "fee": "Erfasste Gebühr",
         "error_title": "Dokument abgelehnt - es wurde nicht gesendet",
@@ -88,6 +100,12 @@ LABELS = {
         "insurer": "Insurer", "vault_document_id": "Vault reference",
         "signed_at": "Signed at", "delivered_at": "Delivered at", "signature": "Signature",
         "signer": "Signer", "serial": "Certificate serial number",
+        "check": "Check before sending", "check_ok": "signature intact",
+        "check_trusted": "certificate trusted (chains to the configured authorities)",
+        "check_untrusted": "certificate chain not checked (no authority configured)",
+        "check_timestamp": "timestamp of {when}",
+        "check_revocation": "proof of non-revocation embedded",
+        "check_doc_timestamp": "archive timestamp of {when}",
         "original_sha256": "SHA-256 of the original",
         "signed_sha256": "SHA-256 of the signed document", "fee": "Fee recorded",
         "error_title": "Document refused - it was not sent",
@@ -267,6 +285,21 @@ def receipt_doc(
     }
 
 
+def check_text(validation: dict[str, Any], lang: str) -> str:
+    """What the self-check before upload found, in the staff's words."""
+    L = LABELS[lang]
+    parts = [L["check_ok"],
+             L["check_trusted"] if validation.get("trusted") else L["check_untrusted"]]
+    if validation.get("timestamp"):
+        parts.append(L["check_timestamp"].format(when=local_time(validation["timestamp"], lang)))
+    if validation.get("revocation_data"):
+        parts.append(L["check_revocation"])
+    if validation.get("document_timestamp"):
+        parts.append(L["check_doc_timestamp"].format(
+            when=local_time(validation["document_timestamp"], lang)))
+    return "; ".join(parts)
+
+
 def receipt_text(receipt: Receipt, language: str) -> str:
     lang = language if language in LABELS else "en"
     L, T = LABELS[lang], TYPE_NAMES[lang]
@@ -283,6 +316,7 @@ def receipt_text(receipt: Receipt, language: str) -> str:
         (L["delivered_at"], local_time(receipt["delivered_at"], lang)),
         (L["signature"], f"{sig['level']} ({sig['subfilter']}, {sig['digest_algorithm']})"),
         (L["signer"], subject_text(sig["signer_subject"], lang)),
+        *([(L["check"], check_text(sig["validation"], lang))] if sig.get("validation") else []),
         (L["serial"], sig["certificate_serial"]),
         (L["original_sha256"], receipt["original_sha256"]),
         (L["signed_sha256"], receipt["signed_sha256"]),

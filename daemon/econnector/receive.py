@@ -26,11 +26,26 @@ from . import contract, fsio, safeopen
 from .config import Config
 from .crashpoints import reached
 from .drops import Drops
-from .errors import FileBusy, IdentityHeld, PdfError, Rejected
-from .identities import Identities
+from .errors import (
+    FileBusy,
+    IdentityHeld,
+    PdfError,
+    Rejected,
+    ServiceUnavailable,
+    SignatureHeld,
+)
+from .identities import IDENTITY_HOLDS, Identities
 from .receipts import iso
 from .schedule import DueQueue
-from .signer import DIGEST, SIGNATURE_LEVEL, SUBFILTER, SigningPool, SignJob
+from .signer import (
+    DIGEST,
+    SIGNATURE_LEVEL,
+    SUBFILTER,
+    SigningPool,
+    SignJob,
+    SignOutcome,
+    read_check,
+)
 from .states import Event, State
 from .statestore import Drop, FileStat, Signature, Store
 
@@ -53,6 +68,7 @@ class Receiver:
         self.check_validity = check_validity  # judge certificates again (now)
         self.clock = clock
         self.sign_sem = asyncio.Semaphore(cfg.signing.workers * 2)
+
         self.signing_in_flight = 0
 
     async def receive(self, d: Drop) -> Drop:
@@ -163,6 +179,8 @@ class Receiver:
             bytes_reserved=self.cfg.signing.bytes_reserved,
             location=self.cfg.signing.location,
             expect=_expect(d.pdf_stat),
+            language=d.language or self.cfg.default_language,
+            visible=self.cfg.signing.visible,
         )
         async with self.sign_sem:
             self.signing_in_flight += 1
@@ -171,13 +189,7 @@ class Receiver:
             finally:
                 self.signing_in_flight -= 1
         if not out.ok:
-            assert out.code is not None  # a failed outcome always says why
-            if out.code == "identity-locked":
-                return self.drops.hold(d, IdentityHeld("identity-locked", provider=pc,
-                                                       detail="worker"))
-            if out.code == "file-busy":
-                return self.drops.retry_later(d, FileBusy("file-busy", **out.params))
-            return self.drops.reject(d, PdfError(out.code, **out.params))
+            return self._not_signed(d, pc, out)
         # The incremental update must start with exactly the bytes we validated and
         # hashed; if the vendor rewrote the PDF meanwhile, this attempt is void.
         claimed_size = _claimed_size(d.pdf_stat, out.input_size)
@@ -186,15 +198,42 @@ class Receiver:
             log.warning("original-changed", drop=d.id)
             return self.drops.reject(d, Rejected("file-replaced", name=d.pdf_name))
         reached("after-sign-before-commit")
+        self.ids.used(pc, self.clock())
         return out.sha256, out.signed_at.replace("+00:00", "Z")
+
+    def _not_signed(self, d: Drop, pc: str, out: SignOutcome) -> Drop:
+        """A worker's failed outcome: the document waits (a service, the identity, our
+        own check) or is refused (the PDF itself)."""
+        code = out.code
+        assert code is not None  # a failed outcome always says why
+        if code == "identity-locked":
+            return self.drops.hold(d, IdentityHeld("identity-locked", provider=pc,
+                                                   detail="worker"))
+        if code in IDENTITY_HOLDS:
+            # Revoked, or the token was pulled: this doctor stops signing until judged again.
+            held = IdentityHeld(code, **{**out.params, "provider": pc})
+            self.ids.refuse(pc, held, dt.datetime.fromtimestamp(self.clock(), dt.UTC))
+            return self.drops.hold(d, held)
+        if code == "file-busy":
+            return self.drops.retry_later(d, FileBusy("file-busy", **out.params))
+        if code in ("tsa-unavailable", "revocation-unavailable"):
+            return self.drops.retry_later(d, ServiceUnavailable(code, **out.params))
+        if code == "signature-check-failed":
+            return self.drops.hold(d, SignatureHeld(code, **out.params))
+        return self.drops.reject(d, PdfError(code, **out.params))
 
     def _signed(self, d: Drop, signed_sha: str, signed_at: str) -> Drop:
         info = self.ids.unlocked.get(d.provider_code or "")
+        # What the worker's self-check found, written beside the signed bytes (so
+        # bytes reused after a crash keep it); a file from before issue 11 has none.
+        level, validation = read_check(self.signed_path(d))
         signature: Signature = {
-            "level": SIGNATURE_LEVEL, "subfilter": SUBFILTER,
+            "level": level or SIGNATURE_LEVEL, "subfilter": SUBFILTER,
             "signer_subject": info.subject if info else "",
             "certificate_serial": info.serial_hex if info else "", "digest_algorithm": DIGEST,
         }
+        if validation:
+            signature["validation"] = validation
         # No status write for this event: 'delivering' (or a wait for the vault)
         # follows at once (statusfiles.wants_status).
         d = self.drops.transition(d, Event.SIGNED, signed_sha256=signed_sha,

@@ -14,13 +14,19 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from . import names, receipts, safeopen
 from .config import Folders
 from .errors import Rejected
-from .statestore import Store
+from .signer import check_path
+from .states import Event, State
+from .statestore import Drop, Store
+
+if TYPE_CHECKING:
+    from .drops import Drops
 
 log = structlog.get_logger("econnector.recovery")
 
@@ -67,3 +73,26 @@ def rebuild_from_inbox(store: Store, inbox: Path, clock: Callable[[], float]) ->
     if count:
         log.warning("state-rebuilt-from-inbox", deliveries=count)
     return count
+
+
+# Holds on our own signature (the self-check before upload, or the vault's check):
+# IT fixes the configuration (trust roots, the certificate) and restarts.
+SIGNATURE_HOLDS = frozenset({"signature-check-failed", "signature-invalid"})
+
+
+def release_signature_holds(drops: Drops, signed: Callable[[Drop], Path]) -> int:
+    """At start, documents held on their signature are signed again: the bytes the
+    vault refused are discarded first (they would be refused again). Returns how many."""
+    n = 0
+    for d in drops.store.unfinished():
+        if d.state is not State.HELD or d.reason not in SIGNATURE_HOLDS:
+            continue
+        work = signed(d)
+        work.unlink(missing_ok=True)
+        check_path(work).unlink(missing_ok=True)
+        drops.transition(d, Event.RELEASE, reason=None, message="", signed_sha256=None,
+                         signature=None, signed_at=None)
+        n += 1
+    if n:
+        log.info("signature-holds-released", documents=n)
+    return n

@@ -1,8 +1,9 @@
 """The running service: wiring, signals and an ordered shutdown with a deadline.
 
 Signals (and the service manager) only set the stop event. Shutdown then runs
-in a fixed order, as huey's consumer and dramatiq's worker do: stop taking new
-work (scanning ends with the loop), let documents in flight finish until the
+in a fixed order, as huey's consumer and dramatiq's worker do: close the control
+channel (no unlock or lock from then on), stop taking new work (scanning ends with
+the loop), let documents in flight finish until the
 deadline, stop the watcher, stop the signing workers, close the vault client,
 close the store. Every step is safe to interrupt; a restart resumes.
 """
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import structlog
 
-from .config import Config
+from . import control
+from .config import Config, folder_gid
+from .errors import ConfigError
 from .pipeline import Pipeline
 from .signer import SigningPool
 from .statestore import Store
@@ -75,6 +78,26 @@ def _watch_outbox(cfg: Config, pipeline: Pipeline,
     return watcher
 
 
+async def _start_control(cfg: Config, pipeline: Pipeline, loop: asyncio.AbstractEventLoop
+                         ) -> control.ControlServer | control.PipeServer | None:
+    """The local channel of ``econnector unlock`` and ``lock``. Without it the daemon
+    still runs (identities that unlock from a file sign); the manual ones wait, said."""
+    try:
+        gid = folder_gid(cfg)
+    except ConfigError:
+        gid = None  # refused at start already (cmd_run)
+    server = control.make_server(cfg, pipeline, gid, loop)
+    try:
+        await server.start()
+    except OSError as e:
+        log.error("control-unavailable", error=str(e))
+        if any(i.manual for i in cfg.identities):
+            print(f"econnector: the unlock channel cannot open ({e}); identities with "
+                  "unlock: manual cannot be unlocked", file=sys.stderr, flush=True)
+        return None
+    return server
+
+
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,6 +122,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     log.info("starting", outbox=str(cfg.folders.outbox), inbox=str(cfg.folders.inbox),
              vault=cfg.vault.kind, identities=len(cfg.identities))
     pipeline.prepare()  # folders, leftovers of a crash, identities, unfinished work
+    # The doctors' unlock reaches us here (before "watching": from then on it answers).
+    ctl = await _start_control(cfg, pipeline, loop)
     print(f"econnector: watching {cfg.folders.outbox}\n"
           f"econnector: receipts and status files appear in {cfg.folders.inbox}",
           file=sys.stderr, flush=True)
@@ -113,6 +138,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     finally:
         deadline = time.monotonic() + SHUTDOWN_DEADLINE
         log.info("stopping")
+        if ctl is not None:  # first: no unlock or lock while the rest shuts down
+            await ctl.close()
         if sup is not None:
             sup.cancel()
         await pipeline.drain(deadline)

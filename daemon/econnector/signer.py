@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import pickle
 import subprocess
 import sys
@@ -26,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from cryptography.x509.oid import NameOID
 
+from .appearance import VisibleBox
 from .codes import Code
+from .config import Pkcs11Key, Signing
 from .errors import IdentityHeld
 from .hardening import child_env
 
@@ -45,17 +48,23 @@ class SignerInfo:
     serial_hex: str
     not_after: str
     not_before: str = ""
+    # Neither digitalSignature nor nonRepudiation (contentCommitment) in a key usage
+    # extension: a certificate for encryption or authentication, not for signing.
+    wrong_key_usage: str = ""  # the usages it has, when wrong
 
 
 EXPIRY_WARNING_DAYS = 30
 
 
 def validity(info: SignerInfo, now: datetime) -> IdentityHeld | None:
-    """Why this certificate must not sign at ``now`` (``certificate-expired`` or
-    ``certificate-not-yet-valid``), or None. A pure decision: the daemon holds the
-    doctor's documents on it and ``check-config`` fails on it."""
+    """Why this certificate must not sign at ``now`` (``certificate-key-usage``,
+    ``certificate-expired`` or ``certificate-not-yet-valid``), or None. A pure decision:
+    the daemon holds the doctor's documents on it and ``check-config`` fails on it."""
     after = datetime.fromisoformat(info.not_after)
     before = datetime.fromisoformat(info.not_before) if info.not_before else None
+    if info.wrong_key_usage:
+        return IdentityHeld("certificate-key-usage", provider=info.provider_code,
+                            usages=info.wrong_key_usage)
     if now >= after:
         return IdentityHeld("certificate-expired", provider=info.provider_code,
                     not_after=info.not_after, not_before=info.not_before)
@@ -101,7 +110,94 @@ def describe(provider_code: str, cert: x509.Certificate) -> SignerInfo:
         serial_hex=format(cert.serial_number, "x"),
         not_after=cert.not_valid_after_utc.isoformat(),
         not_before=cert.not_valid_before_utc.isoformat(),
+        wrong_key_usage=_wrong_key_usage(cert),
     )
+
+
+_USAGES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+           "key_agreement", "key_cert_sign", "crl_sign")
+
+
+def _wrong_key_usage(cert: x509.Certificate) -> str:
+    """The certificate's key usages when none allows a signature (else ""). A certificate
+    without the extension may do anything (RFC 5280, 4.2.1.3)."""
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return ""
+    if ku.digital_signature or ku.content_commitment:
+        return ""
+    return ", ".join(u for u in _USAGES if getattr(ku, u)) or "none"
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One identity as a signing worker opens it. ``secret`` (passphrase or PIN) crosses
+    only the worker's pipe: never argv, the environment, a file or a log."""
+
+    provider_code: str
+    level: str
+    secret: bytes = field(repr=False)
+    pkcs12: str | None = None
+    pkcs11: Pkcs11Key | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What every signature of the pool needs beyond the key: the timestamp service and
+    the trust roots the validation data and the self-check use (DER certificates)."""
+
+    tsa_url: str | None = None
+    tsa_auth: tuple[str, bytes] | None = field(default=None, repr=False)
+    tsa_timeout: float = 15.0
+    trust_roots: tuple[bytes, ...] = ()
+
+
+def read_trust_roots(paths: Sequence[Path]) -> tuple[bytes, ...]:
+    """The DER certificates in these PEM (or DER) files. Raises ValueError naming the
+    file that cannot be read or holds no certificate (``check-config`` says it first)."""
+    out: list[bytes] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ValueError(f"{path}: {e.strerror or e}") from None
+        try:
+            certs = (x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data
+                     else [x509.load_der_x509_certificate(data)])
+        except ValueError:
+            raise ValueError(f"{path}: not a PEM or DER certificate file") from None
+        out.extend(c.public_bytes(Encoding.DER) for c in certs)
+    return tuple(out)
+
+
+def check_path(signed: Path) -> Path:
+    """Where a signing worker writes its self-check of ``signed`` (before the signed
+    file itself appears, so a signed file found after a crash has it)."""
+    return signed.with_name(signed.name + ".check.json")
+
+
+def read_check(signed: Path) -> tuple[str, dict[str, Any]]:
+    """(level reached, findings) of the self-check of ``signed``; ("", {}) if none."""
+    try:
+        doc = json.loads(check_path(signed).read_bytes())
+    except (OSError, ValueError):
+        return "", {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("level"), str):
+        return "", {}
+    return doc["level"], {k: v for k, v in doc.items() if k != "level"}
+
+
+def policy_for(signing: Signing) -> Policy:
+    """The pool's policy, read now: the TSA password and the trust roots' files. Raises
+    ValueError or SecretUnavailable (an OSError) naming what is missing."""
+    tsa = signing.tsa
+    auth = None
+    if tsa is not None and tsa.username:
+        auth = (tsa.username, tsa.password() or b"")
+    return Policy(tsa_url=tsa.url if tsa else None, tsa_auth=auth,
+                  tsa_timeout=tsa.timeout if tsa else 15.0,
+                  trust_roots=read_trust_roots(signing.trust_roots))
 
 
 @dataclass(frozen=True)
@@ -115,6 +211,8 @@ class SignJob:
     # (dev, ino, size, mtime_ns) recorded at claim: the worker opens ``src`` by
     # descriptor and signs it only if it is still that regular file (safeopen).
     expect: tuple[int | None, int | None, int | None, int | None] | None = None
+    language: str = "fr"  # the document's: the visible box's words
+    visible: VisibleBox | None = None  # signing.visible
 
 
 @dataclass(frozen=True)
@@ -126,6 +224,8 @@ class SignOutcome:
     input_size: int = 0  # the original's size when signing ended
     input_sha256: str = ""  # the hash of the signed file's first ``input_size`` bytes
     signed_at: str = ""
+    level: str = ""  # the PAdES level the self-check found (PAdES-B-B ... PAdES-B-LTA)
+    validation: dict[str, Any] = field(default_factory=dict)  # the self-check's findings
     code: Code | None = None  # why not, when not ``ok``
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -151,7 +251,7 @@ _WORKER_CMD = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
 class _Worker:
     """One signing process; its pipes are used by one job at a time."""
 
-    def __init__(self, identities: Sequence[tuple[str, str, bytes]], memory_mb: int) -> None:
+    def __init__(self, keys: Sequence[KeySpec], policy: Policy, memory_mb: int) -> None:
         # The environment is an allow-list (hardening.child_env): a passphrase_env
         # or token_env variable never shows in a worker's /proc/<pid>/environ.
         self.proc = subprocess.Popen(
@@ -163,7 +263,7 @@ class _Worker:
         # The passphrases travel over the pipe, never in argv or the environment.
         # A worker that died at once (a broken installation) fails its first job.
         with contextlib.suppress(OSError):
-            self._send((tuple(identities), memory_mb))
+            self._send((tuple(keys), policy, memory_mb))
 
     def _send(self, obj: Any) -> None:
         pickle.dump(obj, self._in, protocol=pickle.HIGHEST_PROTOCOL)
@@ -202,28 +302,29 @@ class SigningPool:
         self.workers = workers
         self.memory_mb = memory_mb
         self.timeout = timeout
-        self._identities: tuple[tuple[str, str, bytes], ...] = ()
+        self._keys: tuple[KeySpec, ...] = ()
+        self._policy = Policy()
         self._idle: list[_Worker] = []
         self._all: list[_Worker] = []
         self._generation = 0
         self._sem: asyncio.Semaphore | None = None
         self._exec = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sign-io")
 
-    def start(self, identities: Sequence[tuple[str, str, bytes]]) -> None:
-        """(Re)start the workers with these (provider_code, pkcs12 path, passphrase).
+    def start(self, keys: Sequence[KeySpec], policy: Policy) -> None:
+        """(Re)start the workers with these keys (their secrets go over the pipes).
 
         They start at once, so importing pyHanko (slow: docs/performance.md) overlaps
         the first scan and settle period instead of delaying the first signature.
         """
         self.stop()
-        self._identities = tuple(identities)
+        self._keys, self._policy = tuple(keys), policy
         self._generation += 1
         self._idle = [self._spawn() for _ in range(self.workers)]
         self._all = list(self._idle)
         self._sem = asyncio.Semaphore(self.workers)
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._identities, self.memory_mb)
+        return _Worker(self._keys, self._policy, self.memory_mb)
 
     async def sign(self, job: SignJob) -> SignOutcome:
         assert self._sem is not None, "SigningPool.start() first"

@@ -12,7 +12,6 @@ here; results cross the process boundary as plain data (:mod:`.signer`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -30,16 +29,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.model import VENDOR
 from pyhanko.pdf_utils.misc import PdfError as HankoPdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
 
-from . import fsio, pdfpolicy, safeopen
+from . import fsio, pades, pdfpolicy, safeopen
 from .codes import as_code
-from .errors import EconnectorError, IdentityHeld, PdfError
+from .errors import EconnectorError, IdentityHeld, PdfError, ServiceUnavailable, SignatureHeld
 from .hardening import harden_worker
-from .signer import DIGEST, SignJob, SignOutcome, read_identity
+from .signer import DIGEST, KeySpec, Policy, SignJob, SignOutcome, check_path, read_identity
 
 
 class HeldKeySigner(signers.SimpleSigner):
@@ -81,18 +82,42 @@ def load_signer(provider_code: str, pkcs12: Path, passphrase: bytes) -> HeldKeyS
     return held
 
 
-_SIGNERS: dict[str, HeldKeySigner] = {}
+_SIGNERS: dict[str, signers.Signer] = {}
+_KEYS: dict[str, KeySpec] = {}
+_SERVICES: pades.Services | None = None
 
 
-def init_worker(identities: Sequence[tuple[str, str, bytes]], memory_mb: int) -> None:
+def services() -> pades.Services:
+    global _SERVICES
+    if _SERVICES is None:
+        _SERVICES = pades.Services(Policy())
+    return _SERVICES
+
+
+def _open(spec: KeySpec) -> signers.Signer:
+    """The identity's signer: a held PKCS#12 key, or a session on its token."""
+    if spec.pkcs11 is not None:
+        from . import tokens  # python-pkcs11 only in workers that sign with a token
+
+        return tokens.worker_signer(spec.provider_code, spec.pkcs11, spec.secret)
+    assert spec.pkcs12 is not None
+    return load_signer(spec.provider_code, Path(spec.pkcs12), spec.secret)
+
+
+def init_worker(keys: Sequence[KeySpec], policy: Policy, memory_mb: int) -> None:
+    global _SERVICES
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    for provider_code, path, passphrase in identities:
-        # If one fails here its jobs answer identity-locked (the main process
-        # checked it already, so this takes a file changed in between).
+    if _SERVICES is not None:
+        _SERVICES.close()
+    _SERVICES = pades.Services(policy)
+    for spec in keys:
+        _KEYS[spec.provider_code] = spec
+        # If one fails here its jobs answer with the reason (the main process
+        # checked it already, so this takes a file changed or a token pulled in between).
         with contextlib.suppress(IdentityHeld):
-            _SIGNERS[provider_code] = load_signer(provider_code, Path(path), passphrase)
+            _SIGNERS[spec.provider_code] = _open(spec)
 
 
 def _fail(e: EconnectorError) -> SignOutcome:
@@ -126,8 +151,14 @@ IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 def _sign(job: SignJob) -> SignOutcome:
     signer = _SIGNERS.get(job.provider_code)
+    spec = _KEYS.get(job.provider_code)
     if signer is None:
-        raise IdentityHeld("identity-locked", provider=job.provider_code, detail="not loaded")
+        if spec is None:
+            raise IdentityHeld("identity-locked", provider=job.provider_code, detail="not loaded")
+        # A token that was absent at start (or pulled since) is tried again per job.
+        signer = _SIGNERS[job.provider_code] = _open(spec)
+    level = spec.level if spec is not None else "B-B"
+    svc = services()
     tmp = f"{job.dst}.{secrets.token_hex(4)}.tmp"
     try:
         expect = safeopen.FileId(*job.expect) if job.expect else None
@@ -139,28 +170,45 @@ def _sign(job: SignJob) -> SignOutcome:
             # The signed file starts with exactly these bytes (an incremental update):
             # their hash lets the daemon check they are the original it validated.
             input_sha256 = hashlib.sha256(data).hexdigest() if small else ""
+            input_len = len(data) if small else os.fstat(fin.fileno()).st_size
             del data
-            meta = signers.PdfSignatureMetadata(
-                field_name=f"econnector-{secrets.token_hex(4)}",
-                md_algorithm=DIGEST,
-                subfilter=fields.SigSeedSubFilter.PADES,
-                location=job.location or None,
-            )
-            pdf_signer = signers.PdfSigner(meta, signer=signer)
             signed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            field_name = f"econnector-{secrets.token_hex(4)}"
+            meta = pades.metadata(level, field_name, DIGEST, job.location or None, signer,
+                                  svc.context(level, signed_at), fields.SigSeedSubFilter.PADES)
+            timestamped = pades.at_least(level, "B-T")
+            box = _visible(job, writer, field_name, signer, signed_at)
+            _same_producer(writer)
+            pdf_signer = signers.PdfSigner(meta, signer=signer,
+                                           timestamper=svc.tsa if timestamped else None,
+                                           new_field_spec=box[0] if box else None,
+                                           stamp_style=box[1] if box else None)
+            reserved = job.bytes_reserved + (pades.TIMESTAMP_RESERVE if timestamped else 0)
             # A file output is opened readable and seekable, so pyHanko writes and
             # digests in place instead of building the whole output in memory.
             with open(tmp, "w+b") as fout:
                 out: Any = io.BytesIO() if small else fout
-                _sign_into(pdf_signer, writer, out, job.bytes_reserved)
+                _sign_into(pdf_signer, writer, out, reserved, job.provider_code, svc)
+                svc.renew_after(signed_at)
                 if small:
                     signed = out.getbuffer()
                     fout.write(signed)
                     size, sha256 = len(signed), hashlib.sha256(signed).hexdigest()
-                    del signed
+                    check_in: Any = io.BytesIO(signed)
+                else:
+                    check_in = fout
                 fout.flush()
                 os.fsync(fout.fileno())
+                check_in.seek(0)
+                reached, findings = _check(svc, check_in, input_len, level)
+                del check_in
+                if small:
+                    del signed
             input_size = os.fstat(fin.fileno()).st_size
+        # The self-check goes beside the signed bytes, before them: signed bytes found
+        # after a crash always have theirs.
+        fsio.write_json(check_path(Path(job.dst)), {"level": reached, **findings},
+                        durable_dir=False)
         os.replace(tmp, job.dst)
     finally:
         if os.path.exists(tmp):
@@ -171,8 +219,60 @@ def _sign(job: SignJob) -> SignOutcome:
             input_sha256 = fsio.sha256_prefix(f, input_size)
     return SignOutcome(
         ok=True, sha256=sha256, size=size, pages=pages, input_size=input_size,
-        input_sha256=input_sha256, signed_at=signed_at.isoformat(),
+        input_sha256=input_sha256, signed_at=signed_at.isoformat(), level=reached,
+        validation=findings,
     )
+
+
+def _visible(job: SignJob, writer: IncrementalPdfFileWriter, field_name: str,
+             signer: signers.Signer, when: dt.datetime) -> Any:
+    """The visible box's field and stamp (signing.visible), or None."""
+    if job.visible is None:
+        return None
+    from . import appearance  # the font machinery only in workers that draw a box
+
+    try:
+        return appearance.visible_signature(
+            writer, job.visible, field_name, appearance.signer_name(signer.signing_cert),
+            when, job.language)
+    except appearance.FontMissing:  # check-config and the start refuse this; a font
+        # removed since makes the document wait for IT, never refused
+        raise SignatureHeld("signature-check-failed", defect=NO_FONT) from None
+    except _PARSE_ERRORS as e:
+        raise PdfError("pdf-damaged", detail=_short(e)) from None
+
+
+NO_FONT = "the font of the visible signature box is missing"
+
+
+def _same_producer(writer: IncrementalPdfFileWriter) -> None:
+    """PDF/A wants the Info dictionary's /Producer equal to the XMP's (ISO 19005-1,
+    6.7.3). pyHanko writes its own name into the XMP but appends it to the Info one,
+    so a PDF/A file would stop being one: both say pyHanko's name (the original
+    producer stays in the first revision, kept byte for byte)."""
+    if "/Metadata" not in writer.root:
+        return
+    try:
+        ref = writer.trailer.raw_get("/Info")
+    except KeyError:
+        return
+    info = ref.get_object() if isinstance(ref, generic.IndirectObject) else None
+    if isinstance(info, generic.DictionaryObject) and "/Producer" in info:
+        info["/Producer"] = generic.TextStringObject(VENDOR)
+        writer.mark_update(ref)  # pyHanko rewrites an /Info only when told
+
+
+def _check(svc: pades.Services, signed: Any, input_size: int, level: str
+           ) -> tuple[str, dict[str, Any]]:
+    """The self-check of the signature just made (:func:`.pades.self_check`)."""
+    try:
+        result: tuple[str, dict[str, Any]] = svc.run(
+            pades.self_check(signed, input_size, level, svc.roots))
+    except EconnectorError:
+        raise
+    except _PARSE_ERRORS as e:
+        raise SignatureHeld("signature-check-failed", defect=_short(e)) from None
+    return result
 
 
 def _open_checked(src: Any, data: bytes, small: bool, max_pages: int
@@ -190,17 +290,52 @@ def _open_checked(src: Any, data: bytes, small: bool, max_pages: int
 
 
 def _sign_into(pdf_signer: signers.PdfSigner, writer: IncrementalPdfFileWriter, out: Any,
-               bytes_reserved: int) -> None:
-    """Append the signature to ``out``; pyHanko's failures as PdfError codes."""
+               bytes_reserved: int, provider_code: str, svc: pades.Services) -> None:
+    """Append the signature to ``out``; pyHanko's failures as econnector codes: the
+    identity, a service (the document waits), or the PDF itself."""
     try:
-        asyncio.run(pdf_signer.async_sign_pdf(writer, output=out, bytes_reserved=bytes_reserved))
-    except SigningError as e:
-        msg = str(e)
-        if any(w in msg.lower() for w in ("forbids all changes", "docmdp", "certif")):
-            raise PdfError("pdf-certified-no-changes") from None
-        raise PdfError("pdf-signing-failed", detail=_short(e)) from None
-    except _PARSE_ERRORS as e:
+        svc.run(pdf_signer.async_sign_pdf(writer, output=out, bytes_reserved=bytes_reserved))
+    except (SigningError, OSError, *_PARSE_ERRORS) as e:
+        ours = pades.translate(e, provider_code, svc.policy.tsa_url)
+        if ours is not None:
+            if isinstance(ours, ServiceUnavailable):
+                svc.drop_context()  # it cached the failure: ask the services afresh
+            raise ours from None
+        held = _token_failure(provider_code, e)
+        if held is not None:
+            raise held from None
+        if isinstance(e, SigningError):
+            _signing_error(e)
+        if isinstance(e, OSError):
+            raise
         raise PdfError("pdf-damaged", detail=_short(e)) from None
+    except Exception as e:  # a card pulled out: python-pkcs11 raises its own errors
+        held = _token_failure(provider_code, e)
+        if held is not None:
+            raise held from None
+        raise
+
+
+def _token_failure(provider_code: str, e: BaseException) -> IdentityHeld | None:
+    """A PKCS#11 failure while signing (the card pulled out, its session gone): the
+    identity waits (``token-absent``), and the next job opens the card again."""
+    spec = _KEYS.get(provider_code)
+    if spec is None or spec.pkcs11 is None:
+        return None
+    from . import tokens
+
+    held = tokens.token_failure(provider_code, e)
+    if held is not None:
+        _SIGNERS.pop(provider_code, None)
+    return held
+
+
+def _signing_error(e: SigningError) -> None:
+    """pyHanko refused to sign: a certified PDF that forbids changes, or anything else."""
+    msg = str(e)
+    if any(w in msg.lower() for w in ("forbids all changes", "docmdp", "certif")):
+        raise PdfError("pdf-certified-no-changes") from None
+    raise PdfError("pdf-signing-failed", detail=_short(e)) from None
 
 
 # What pyHanko raises on damaged input varies (its own PdfError, but also
@@ -232,10 +367,10 @@ def serve() -> None:
     os.dup2(null, 0)
     os.close(null)
     try:
-        identities, memory_mb = pickle.load(inp)
-    except (EOFError, pickle.UnpicklingError):
+        keys, policy, memory_mb = pickle.load(inp)
+    except (EOFError, pickle.UnpicklingError, ValueError):
         return
-    init_worker(identities, memory_mb)
+    init_worker(keys, policy, memory_mb)
     while True:
         try:
             job = pickle.load(inp)

@@ -57,11 +57,13 @@ class FileStat(TypedDict):
 
 
 class Signature(TypedDict):
-    level: str
+    level: str  # the level the self-check found (PAdES-B-B ... PAdES-B-LTA)
     subfilter: str
     signer_subject: str
     certificate_serial: str
     digest_algorithm: str
+    # The self-check before upload (issue 11); absent in rows written before it.
+    validation: NotRequired[dict[str, Any]]
 
 
 class Delivery(TypedDict):

@@ -4,11 +4,14 @@ document numbers are shown as they are (for support)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Any
 
 from .errors import CATALOG, render
 from .messages import CLI_REASONS, CLI_STATE_NAMES, CLI_TEXTS
 from .receipts import iso, local_time
+from .signer import EXPIRY_WARNING_DAYS
 
 
 def _iso(ts: float | None) -> str | None:
@@ -64,9 +67,24 @@ def _vault_line(vault: dict[str, Any], lang: str) -> str | None:
     return _catalog_line("paused", code, params, lang)
 
 
-def health_lines(health: dict[str, Any], pid: int | None, lang: str = "en") -> list[str]:
+def _expiry_line(pc: str, ident: dict[str, Any], lang: str, now: dt.datetime) -> str | None:
+    """Days to the certificate's expiry, a warning from ``EXPIRY_WARNING_DAYS`` before."""
+    until = ident.get("not_after")
+    if not isinstance(until, str) or not until:
+        return None
+    try:
+        end = dt.datetime.fromisoformat(until)
+    except ValueError:
+        return None
+    days = math.ceil((end - now).total_seconds() / 86400)
+    key = "cert-expiring" if days <= EXPIRY_WARNING_DAYS else "cert-valid"
+    return _say(key, lang, provider=pc, until=_when(until, lang)[:10], days=days)
+
+
+def health_lines(health: dict[str, Any], pid: int | None, lang: str = "en",
+                 now: dt.datetime | None = None) -> list[str]:
     """What ``status`` says about the daemon itself, from its health file, in ``lang``
-    (codes kept for support). Pure."""
+    (codes kept for support). Pure: ``now`` judges the certificates' days left."""
     out = [_say("running", lang, pid=pid) if pid else _say("not-running", lang)]
     if not pid:
         return out
@@ -80,6 +98,9 @@ def health_lines(health: dict[str, Any], pid: int | None, lang: str = "en") -> l
         for pc, ident in sorted(identities.items()):
             if isinstance(ident, dict) and ident.get("state") == "locked":
                 out.append(_identity_line(pc, ident, lang))
+            elif isinstance(ident, dict) and now is not None:
+                line = _expiry_line(pc, ident, lang, now)
+                out += [line] if line else []
     elif health.get("identities_locked"):  # a health file of an older daemon
         out.append(_say("blocked-list", lang, providers=", ".join(health["identities_locked"])))
     folders = health.get("folders")

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -35,6 +35,7 @@ from econnector.errors import (
     EconnectorError,
     FileBusy,
     PatientOptedOut,
+    SignatureHeld,
     VaultHeld,
     VaultRejected,
     VaultUnavailable,
@@ -98,6 +99,20 @@ def _problem_of(body: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+# The vault's reasons for ``signature-invalid`` (docs/vault-api.md), as the phrases the
+# staff read (messages/phrases.py translates them).
+VAULT_SIGNATURE_REASONS: Final[dict[str, str]] = {
+    "missing": "the signature is missing",
+    "integrity": "the signed content does not match the signature",
+    "not-trusted": "the certificate does not chain to the trust roots",
+    "signer-expired-at-signing-time": "the certificate had expired when the document was signed",
+    "signer-not-yet-valid-at-signing-time":
+        "the certificate was not yet valid when the document was signed",
+    "revoked": "the certificate was revoked when the document was signed",
+    "key-usage": "the certificate is not made for signatures",
+}
+
+
 def error_for_response(
     status: int, problem: Mapping[str, Any] | None, headers: Mapping[str, str]
 ) -> EconnectorError:
@@ -112,6 +127,12 @@ def error_for_response(
     if status == 422 and p.get("code") == "patient-opted-out":
         # Final, not a defect: resending can never succeed, and nothing needs correcting.
         return PatientOptedOut("patient-opted-out", status=status, vault_code="patient-opted-out")
+    if status == 422 and p.get("code") == "signature-invalid":
+        # Our signature, refused by a vault that checks it: never the document's fault,
+        # so it waits (held) instead of going to failed/.
+        return SignatureHeld("signature-invalid", status=status,
+                             defect=VAULT_SIGNATURE_REASONS.get(str(p.get("reason")),
+                                                                "the vault gave another reason"))
     if status in (400, 422):
         vault_code = str(p.get("code") or "unknown")
         detail = str(p.get("detail") or p.get("title") or f"HTTP {status}")

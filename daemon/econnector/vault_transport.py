@@ -9,7 +9,7 @@ python-multipart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import httpx
@@ -37,14 +37,17 @@ def local_problem() -> ConfigError | None:
     return None
 
 
-def local_transport(data_dir: Path, provider_codes: Iterable[str]) -> httpx.AsyncBaseTransport:
+def local_transport(data_dir: Path, provider_codes: Iterable[str],
+                    trust_roots: Sequence[Path] = ()) -> httpx.AsyncBaseTransport:
     """The reference vault app in-process over ``data_dir``, acting only for
-    ``provider_codes``. Use with ``VaultClient(LOCAL_URL, LOCAL_TOKEN, transport=...)``."""
+    ``provider_codes`` and, with ``trust_roots``, refusing signatures that do not chain
+    to them (as a vault started with ``--trust-roots``). Use with
+    ``VaultClient(LOCAL_URL, LOCAL_TOKEN, transport=...)``."""
     try:
         from econnector_vault.transport import LocalTransport
     except ImportError:
         raise ConfigError(LOCAL_MISSING, "vault.kind") from None
-    return LocalTransport(data_dir, LOCAL_TOKEN, provider_codes)
+    return LocalTransport(data_dir, LOCAL_TOKEN, provider_codes, trust_roots=trust_roots)
 
 
 def make_vault_client(cfg: Config) -> VaultClient:
@@ -54,7 +57,8 @@ def make_vault_client(cfg: Config) -> VaultClient:
         # The internal token acts only for the practice's own identities, like a server's.
         providers = [identity.provider_code for identity in cfg.identities]
         return VaultClient(LOCAL_URL, LOCAL_TOKEN,
-                           transport=local_transport(cfg.vault.data_dir, providers),
+                           transport=local_transport(cfg.vault.data_dir, providers,
+                                                     cfg.signing.trust_roots),
                            timeout=timeout)
     assert cfg.vault.url is not None
     return VaultClient(cfg.vault.url, cfg.vault.token(),

@@ -44,6 +44,7 @@ SAMPLE: dict[str, Any] = {
     "target": "//server/share", "status": 401, "vault_code": "X-17",
     "not_after": "2026-11-30", "not_before": "2026-12-01", "path": "/srv/outbox",
     "what": "vault.token_file", "mode": "0644", "how": "0644", "signed": "2026-000123.signed.pdf",
+    "usages": "key_encipherment", "service": "http://127.0.0.1:9/tsa", "defect": "X-19",
 }
 
 def fields(template: str) -> set[str]:

@@ -19,7 +19,7 @@ from econnector import pdfpolicy, signer, signworker
 from econnector.errors import CATALOG
 from econnector.testid import TestIdentity
 from econnector_testsupport.paths import DOCS
-from econnector_testsupport.signing import PC
+from econnector_testsupport.signing import PC, key_spec
 from econnector_testsupport.vault import unsigned_pdf
 
 Mutate = Callable[[IncrementalPdfFileWriter], None]
@@ -487,7 +487,7 @@ def test_refusals_through_the_worker_pool(identity: TestIdentity, tmp_path: Path
     pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=60.0)
 
     async def scenario() -> None:
-        pool.start([(PC, str(identity.pkcs12), identity.passphrase_file.read_bytes().strip())])
+        pool.start([key_spec(identity)], signer.Policy())
         for name, (data, code) in cases.items():
             src = tmp_path / f"{name}.pdf"
             src.write_bytes(data)

@@ -27,6 +27,7 @@ import pytest
 
 from econnector import names, safeopen, signer, signworker
 from econnector.pipeline import Pipeline
+from econnector.signer import Policy
 from econnector.statestore import Store
 from econnector.testid import TestIdentity
 from econnector_testsupport.daemon import (
@@ -43,6 +44,7 @@ from econnector_testsupport.daemon import (
     write_config,
 )
 from econnector_testsupport.fakes import MockVault, ScriptedPool
+from econnector_testsupport.signing import key_spec
 from econnector_testsupport.vault import free_port, running_vault, subprocess_env, unsigned_pdf
 
 pytestmark = pytest.mark.e2e
@@ -275,8 +277,7 @@ def test_the_signing_worker_opens_only_the_claimed_regular_file(
 ) -> None:
     """Even when the swap comes after the claim's checks, the worker refuses it."""
     signworker._SIGNERS.clear()
-    signworker.init_worker([(PROVIDER, str(ident.pkcs12),
-                             ident.passphrase_file.read_bytes().strip())], 0)
+    signworker.init_worker([key_spec(ident, PROVIDER)], Policy(), 0)
     real = tmp_path / "real.pdf"
     real.write_bytes(unsigned_pdf("real"))
     st = real.stat()

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from econnector import signer
+from econnector.signer import Policy
 from econnector.testid import TestIdentity, make_identity
+from econnector_testsupport.signing import key_spec
 from econnector_testsupport.vault import unsigned_pdf
 
 PC = "90812100"
@@ -35,7 +37,7 @@ def test_pool_stops_a_document_that_takes_too_long(ident: TestIdentity, tmp_path
     pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=5.0)
 
     async def scenario() -> None:
-        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
+        pool.start([key_spec(ident)], Policy())
         first = pool._all[0].proc
         os.kill(first.pid, signal.SIGSTOP)
         out = await pool.sign(job(src, tmp_path / "out.pdf"))
@@ -61,7 +63,7 @@ def test_pool_answers_for_a_worker_that_dies(ident: TestIdentity, tmp_path: Path
     pool = signer.SigningPool(workers=1, memory_mb=1024, timeout=60.0)
 
     async def scenario() -> None:
-        pool.start([(PC, str(ident.pkcs12), ident.passphrase_file.read_bytes().strip())])
+        pool.start([key_spec(ident)], Policy())
         victim = pool._all[0].proc
         os.kill(victim.pid, signal.SIGSTOP)  # mid-job for as long as we like
         task = asyncio.ensure_future(pool.sign(job(src, tmp_path / "out.pdf")))

@@ -194,9 +194,24 @@ DERIVED = {
     "folders.work": "<root>/work",
     "folders.group": "absent: only the service user reads the folders",
     "signing.workers": "the number of CPUs, at most 4",
-    "identities[].passphrase_file": "exactly one of the three secret sources",
-    "identities[].passphrase_env": "exactly one of the three secret sources",
-    "identities[].passphrase_credential": "exactly one of the three secret sources",
+    "identities[].passphrase_file": "exactly one of the three secret sources (unlock: file)",
+    "identities[].passphrase_env": "exactly one of the three secret sources (unlock: file)",
+    "identities[].passphrase_credential": "exactly one of the three secret sources "
+                                          "(unlock: file)",
+    "identities[].pkcs12": "exactly one of pkcs12 and pkcs11",
+    "identities[].pkcs11": "exactly one of pkcs12 and pkcs11",
+    "identities[].pkcs11.key_label": "exactly one of key_label and key_id",
+    "identities[].pkcs11.key_id": "exactly one of key_label and key_id",
+    "identities[].pkcs11.cert_label": "the key's label",
+    "identities[].unlock": "manual for pkcs11, file for pkcs12",
+    "identities[].level": "signing.level",
+    "identities[].auto_lock_after_s": "absent: stays unlocked until `econnector lock`",
+    "signing.tsa": "absent: no timestamps (B-B only)",
+    "signing.visible": "absent: no visible box",
+    "signing.tsa.username": "absent: no HTTP authentication",
+    "signing.tsa.password_file": "at most one password source, with username",
+    "signing.tsa.password_env": "at most one password source, with username",
+    "signing.tsa.password_credential": "at most one password source, with username",
     "vault.url": "required for kind http; unused by kind local",
     "vault.token_file": "exactly one of the three token sources for kind http",
     "vault.token_env": "exactly one of the three token sources for kind http",
@@ -219,6 +234,10 @@ LOADED: dict[str, Callable[[config.Config], object]] = {
     "limits.worker_timeout_s": lambda c: c.limits.worker_timeout,
     "signing.bytes_reserved": lambda c: c.signing.bytes_reserved,
     "signing.location": lambda c: c.signing.location,
+    "signing.level": lambda c: c.signing.level,
+    "signing.trust_roots": lambda c: list(c.signing.trust_roots),
+    "signing.tsa.timeout_s": lambda c: c.signing.tsa.timeout,  # type: ignore[union-attr]
+    "signing.visible.page": lambda c: c.signing.visible.page,  # type: ignore[union-attr]
     "vault.timeout_s": lambda c: c.vault.timeout,
     "vault.concurrency": lambda c: c.vault.concurrency,
     "retry.base_s": lambda c: c.retry.base,
@@ -257,7 +276,9 @@ def test_a_minimal_file_loads_as_the_schema_defaults() -> None:
     leaf_defaults = {p: sub["default"] for p, sub in optional_properties(config.SCHEMA)
                      if "default" in sub and sub["default"] != {}}
     assert set(leaf_defaults) == set(LOADED)  # every default is checked below
-    cfg = parse(MINIMAL)
+    # (with a TSA: the defaults inside an optional section are filled when it is given)
+    cfg = parse(with_("signing", {"tsa": {"url": "http://127.0.0.1:1/tsa"}, "visible": {
+        "x_mm": 10, "y_mm": 10, "width_mm": 60, "height_mm": 20}}))
     for path, default in leaf_defaults.items():
         assert LOADED[path](cfg) == default, path
     # A section given in part keeps the defaults of the rest.
@@ -280,3 +301,96 @@ def test_an_invalid_value_is_reported_before_any_default_is_filled() -> None:
     with pytest.raises(ConfigError) as e:
         parse(with_("watch", None))
     assert e.value.field == "watch"
+
+
+# -- signing levels, tokens and the unlock (issue 11) ----------------------------------------
+
+TOKEN = {"module": "/usr/lib/softhsm/libsofthsm2.so", "token_label": "Dr A",
+         "key_label": "signer"}
+
+
+def token_identity(**extra: Any) -> dict[str, Any]:
+    return {"provider_code": "90812100", "name": "Dr A", "pkcs11": dict(TOKEN), **extra}
+
+
+def test_a_token_identity_is_unlocked_by_the_doctor_by_default() -> None:
+    cfg = parse(with_("identities", [token_identity()]))
+    ident = cfg.identities[0]
+    assert ident.manual and ident.pkcs12 is None
+    assert ident.pkcs11 == config.Pkcs11Key(Path("/usr/lib/softhsm/libsofthsm2.so"), "Dr A",
+                                            "signer", None, None)
+    assert ident.key_source == "token 'Dr A', key signer"
+    # A .p12 keeps today's behaviour: its passphrase from a file.
+    assert not parse(MINIMAL).identities[0].manual
+
+
+def test_a_token_may_name_its_key_by_id() -> None:
+    tok = {k: v for k, v in TOKEN.items() if k != "key_label"} | {"key_id": "0a01"}
+    ident = parse(with_("identities", [token_identity(pkcs11=tok)])).identities[0]
+    assert ident.pkcs11 is not None and ident.pkcs11.key_id == b"\x0a\x01"
+    with pytest.raises(ConfigError) as e:
+        parse(with_("identities", [token_identity(pkcs11=tok | {"key_label": "x"})]))
+    assert e.value.field == "identities[0].pkcs11"
+    assert e.value.message.endswith("give exactly one of key_label or key_id")
+
+
+@pytest.mark.parametrize(("ident", "field", "words"), [
+    (token_identity(passphrase_file="pin"), "identities[0].passphrase_file",
+     "typed by the doctor (econnector unlock 90812100)"),
+    (token_identity(unlock="file"), "identities[0]", "give exactly one of passphrase_file"),
+    ({"provider_code": "90812100", "name": "Dr A", "pkcs12": "k.p12"}, "identities[0]",
+     "or set unlock: manual"),
+    ({**MINIMAL["identities"][0], "pkcs11": TOKEN}, "identities[0]",
+     "give exactly one of pkcs12 or pkcs11"),
+    ({**MINIMAL["identities"][0], "auto_lock_after_s": 600},
+     "identities[0].auto_lock_after_s", "only a manual identity"),
+])
+def test_each_wrong_unlock_setting_is_named_with_its_key(ident: dict[str, Any], field: str,
+                                                         words: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse(with_("identities", [ident]))
+    assert e.value.field == field
+    assert words in e.value.message
+
+
+def test_a_level_is_global_unless_an_identity_says_otherwise() -> None:
+    doc = with_("signing", {"level": "B-LT", "trust_roots": ["roots.pem"],
+                            "tsa": {"url": "http://127.0.0.1:9/tsa"}})
+    doc["identities"].append({**MINIMAL["identities"][0], "provider_code": "90812101",
+                              "level": "B-B"})
+    cfg = parse(doc)
+    assert [i.level for i in cfg.identities] == ["B-LT", "B-B"]
+    assert cfg.signing.trust_roots == (Path("/etc/ec/roots.pem"),)
+    assert cfg.signing.tsa == config.Tsa(url="http://127.0.0.1:9/tsa", timeout=15.0)
+    with pytest.raises(ConfigError) as e:
+        parse(with_("signing.level", "B-X"))
+    assert e.value.field == "signing.level"
+
+
+@pytest.mark.parametrize(("signing", "field", "words"), [
+    ({"level": "B-T", "trust_roots": ["r.pem"]}, "signing.tsa",
+     "level B-T (set by signing.level) needs a timestamp service"),
+    ({"level": "B-LT", "tsa": {"url": "http://127.0.0.1:9/"}}, "signing.trust_roots",
+     "level B-LT (set by signing.level) needs signing.trust_roots"),
+])
+def test_a_timestamped_level_needs_its_services(signing: dict[str, Any], field: str,
+                                                words: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse(with_("signing", signing))
+    assert e.value.field == field and words in e.value.message
+    # ... also when one identity asks for it
+    with pytest.raises(ConfigError) as e:
+        parse(with_("identities.0.level", "B-LTA"))
+    assert e.value.field == "signing.tsa" and "identities[0].level" in e.value.message
+
+
+def test_a_tsa_password_needs_a_user_and_an_encrypted_line() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse(with_("signing.tsa", {"url": "https://tsa.example/", "password_env": "P"}))
+    assert e.value.field == "signing.tsa.username"
+    with pytest.raises(ConfigError) as e:
+        parse(with_("signing.tsa", {"url": "http://tsa.example/", "username": "u",
+                                    "password_env": "P"}))
+    assert e.value.field == "signing.tsa.url" and "the TSA password" in e.value.message
+    # Without a password, a plain-http TSA is normal (the timestamp itself is signed).
+    parse(with_("signing.tsa", {"url": "http://tsa.example/"}))

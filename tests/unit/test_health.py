@@ -38,3 +38,22 @@ def test_no_health_file_or_a_damaged_one_reads_as_nothing(tmp_path: Path) -> Non
     assert health.read(tmp_path) == {}
     (tmp_path / health.FILE).write_text("[1, 2]")
     assert health.read(tmp_path) == {}
+
+
+def test_status_says_the_days_left_and_warns_from_30_days() -> None:
+    import datetime as dt
+
+    now = dt.datetime(2027, 1, 1, 12, tzinfo=dt.UTC)
+    health_doc = {"identities": {
+        "20000000": {"state": "unlocked", "not_after": "2027-06-30T00:00:00+00:00"},
+        "20000001": {"state": "unlocked", "not_after": "2027-01-21T00:00:00+00:00"},
+    }}
+    en = health_lines(health_doc, pid=42, lang="en", now=now)
+    assert "certificate of 20000000: valid until 2027-06-30 (180 days left)" in en
+    assert any(line.startswith("WARNING: the certificate of 20000001 expires on 2027-01-21, "
+                               "in 20 days") for line in en)
+    fr = health_lines(health_doc, pid=42, lang="fr", now=now)
+    assert any("ATTENTION : le certificat de 20000001 expire le 21/01/2027, dans 20 jours"
+               in line for line in fr)
+    de = health_lines(health_doc, pid=42, lang="de", now=now)
+    assert any("läuft am 21.01.2027 ab, in 20 Tagen" in line for line in de)

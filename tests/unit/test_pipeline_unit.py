@@ -18,6 +18,7 @@ import pytest
 from econnector import safeopen, signer, signworker
 from econnector.config import Config
 from econnector.pipeline import Pipeline
+from econnector.signer import Policy
 from econnector.states import Event, State
 from econnector.statestore import Store
 from econnector_testsupport.daemon import PROVIDER, drop, inprocess_config, make_identity, sidecar
@@ -29,6 +30,7 @@ from econnector_testsupport.fakes import (
     ScriptedPool,
     busy,
 )
+from econnector_testsupport.signing import key_spec
 from econnector_testsupport.vault import unsigned_pdf
 
 
@@ -112,8 +114,7 @@ def test_worker_maps_a_permission_error_to_file_busy(
 ) -> None:
     ident = make_identity(tmp_path / "id")
     signworker._SIGNERS.clear()
-    signworker.init_worker([(PROVIDER, str(ident.pkcs12),
-                              ident.passphrase_file.read_bytes().strip())], 0)
+    signworker.init_worker([key_spec(ident, PROVIDER)], Policy(), 0)
     src = tmp_path / "in.pdf"
     src.write_bytes(unsigned_pdf("x"))
 

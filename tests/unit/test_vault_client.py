@@ -233,3 +233,15 @@ def test_tls_verify_failure_reads_the_exception_chain() -> None:
     assert tls_verify_failure(httpx.ConnectError("CERTIFICATE_VERIFY_FAILED")) is None
     assert tls_verify_failure(httpx.ReadTimeout("slow")) is None
 
+
+
+def test_a_refused_signature_is_held_with_the_vaults_reason_as_a_phrase() -> None:
+    from econnector.errors import SignatureHeld
+    from econnector.vault_client import error_for_response
+
+    e = error_for_response(422, {"code": "signature-invalid", "reason": "revoked",
+                                 "detail": "OCSP says revoked"}, {})
+    assert isinstance(e, SignatureHeld) and e.code == "signature-invalid"
+    assert e.params["defect"] == "the certificate was revoked when the document was signed"
+    unknown = error_for_response(422, {"code": "signature-invalid", "reason": "new"}, {})
+    assert unknown.params["defect"] == "the vault gave another reason"

@@ -101,11 +101,13 @@ class ScriptedPool:
         self.script = list(script)
         self.calls = 0
         self.started: list[list[str]] = []
+        self._one_at_a_time = threading.Lock()
 
-    def start(self, identities: Any) -> None:
+    def start(self, keys: Any, policy: Any = None) -> None:
         signworker._SIGNERS.clear()
-        signworker.init_worker(identities, 0)
-        self.started.append([pc for pc, *_ in identities])
+        signworker._KEYS.clear()
+        signworker.init_worker(keys, policy or signer.Policy(), 0)
+        self.started.append([k.provider_code for k in keys])
 
     async def sign(self, job: signer.SignJob) -> signer.SignOutcome:
         self.calls += 1
@@ -114,7 +116,12 @@ class ScriptedPool:
             if isinstance(step, BaseException):
                 raise step
             return step
-        return await asyncio.to_thread(signworker.sign_file, job)
+        return await asyncio.to_thread(self._sign_one, job)
+
+    def _sign_one(self, job: signer.SignJob) -> signer.SignOutcome:
+        # A real worker signs one job at a time (its event loop, its cached services).
+        with self._one_at_a_time:
+            return signworker.sign_file(job)
 
     def stop(self) -> None:
         pass

@@ -21,11 +21,17 @@ from econnector_testsupport.daemon import PROVIDER
 PC = PROVIDER
 
 
+def key_spec(identity: TestIdentity, provider: str = PC, level: str = "B-B") -> signer.KeySpec:
+    """The PKCS#12 ``identity`` as a signing worker opens it."""
+    secret = identity.passphrase_file.read_bytes().rstrip(b"\r\n")
+    return signer.KeySpec(provider, level, secret, str(identity.pkcs12))
+
+
 def load_worker(identity: TestIdentity, provider: str = PC) -> None:
     """This process becomes a signing worker holding ``identity`` (and only it)."""
     signworker._SIGNERS.clear()
-    secret = identity.passphrase_file.read_bytes().strip()
-    signworker.init_worker([(provider, str(identity.pkcs12), secret)], 0)
+    signworker._KEYS.clear()
+    signworker.init_worker([key_spec(identity, provider)], signer.Policy(), 0)
 
 
 def job(src: Path, dst: Path, max_pages: int = 100) -> signer.SignJob:

@@ -331,6 +331,7 @@ def running_vault(
     tokens: Mapping[str, Iterable[str]] | None = None,
     extra_args: Sequence[str] = (),
     nofile_soft: int | None = None,
+    trust_roots: Sequence[Path] = (),
 ) -> Iterator[VaultProcess]:
     """The real ``python -m econnector_vault.server`` on a free loopback port, healthy.
 
@@ -339,7 +340,8 @@ def running_vault(
     its provider codes (default: ``token`` and ``second-token``, both acting for
     :data:`TEST_PROVIDERS`); ``extra_args`` go to the server as they are;
     ``nofile_soft`` starts it with that soft open-file limit (as a shell with
-    ``ulimit -Sn`` would).
+    ``ulimit -Sn`` would); each of ``trust_roots`` (PEM files) is passed as
+    ``--trust-roots``, so the vault then requires trusted signatures.
     """
     folder.mkdir(parents=True, exist_ok=True)
     token_file = folder / "tokens.txt"
@@ -358,6 +360,8 @@ def running_vault(
         args += ["--max-document-mb", str(max_document_mb)]
     if enable_faults:
         args.append("--enable-faults")
+    for roots in trust_roots:
+        args += ["--trust-roots", str(roots)]
     args += extra_args
     scheme = "https" if tls else "http"
     log_path = folder / "server.log"

@@ -27,6 +27,9 @@ class FieldError:
 class StoreError(Exception):
     """A refusal with its HTTP status and stable problem ``code``.
 
+    ``reason`` refines a code with a stable value of its own (the defect of a
+    ``signature-invalid`` signature), so clients branch on it, never on ``detail``.
+
     Messages never echo submitted values: they end up in logs and error files
     on the practice side, and metadata carries the patient's matricule.
     """
@@ -38,6 +41,8 @@ class StoreError(Exception):
         title: str,
         detail: str,
         errors: Sequence[FieldError] = (),
+        *,
+        reason: str | None = None,
     ) -> None:
         super().__init__(f"{code}: {detail}")
         self.status = status
@@ -45,3 +50,4 @@ class StoreError(Exception):
         self.title = title
         self.detail = detail
         self.errors = list(errors)
+        self.reason = reason

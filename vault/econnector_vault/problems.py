@@ -38,8 +38,11 @@ def problem(
     detail: str,
     errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
+    *,
+    reason: str | None = None,
 ) -> JSONResponse:
-    """An ``application/problem+json`` response carrying the stable ``code``."""
+    """An ``application/problem+json`` response carrying the stable ``code`` (and
+    ``reason``, which refines a few codes such as ``signature-invalid``)."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + code,
         "title": title,
@@ -47,6 +50,8 @@ def problem(
         "detail": detail,
         "code": code,
     }
+    if reason is not None:
+        body["reason"] = reason
     if errors:
         body["errors"] = [e.as_dict() for e in errors]
     return JSONResponse(
@@ -55,7 +60,7 @@ def problem(
 
 
 def from_store_error(exc: StoreError) -> JSONResponse:
-    return problem(exc.status, exc.code, exc.title, exc.detail, exc.errors)
+    return problem(exc.status, exc.code, exc.title, exc.detail, exc.errors, reason=exc.reason)
 
 
 def too_large(limit: int) -> JSONResponse:

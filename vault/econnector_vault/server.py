@@ -4,7 +4,7 @@
 vault serve`` (the daemon's command line, when the vault is installed) run
 :func:`main`, as does ``python -m econnector_vault.server`` (the options only,
 without the word ``serve``). Bad startup input (token file, TLS files,
-patients file, data folder) ends with exit code 2 and one line on stderr,
+patients file, trust roots, data folder) ends with exit code 2 and one line on stderr,
 never a traceback, so service managers show the reason. SIGTERM shuts down
 gracefully and exits 0.
 
@@ -24,6 +24,7 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -31,6 +32,7 @@ from typing import Any
 
 import uvicorn
 import yaml
+from asn1crypto import x509 as asn1_x509
 from starlette.types import ASGIApp
 
 from econnector_vault import slowguard
@@ -38,6 +40,7 @@ from econnector_vault.app import create_app
 from econnector_vault.metadata import is_matricule, is_provider_code
 from econnector_vault.patients import DIGITAL_STATUSES
 from econnector_vault.store import DEFAULT_MAX_DOCUMENT_BYTES, VaultStore
+from econnector_vault.trust import TrustRootsError, load_trust_roots
 
 __all__ = ["StartupError", "load_patients", "load_tokens", "main", "serve"]
 
@@ -222,10 +225,14 @@ def serve(
     max_connections: int | None = None,
     header_timeout: float = 10.0,
     body_timeout: float = 15.0,
+    trust_roots: Sequence[Path] = (),
 ) -> int:
     """Serve the vault API until SIGTERM/SIGINT; the process exit code.
 
-    ``enable_faults`` adds the fault-injection control API (tests only; see
+    ``trust_roots`` are PEM files (each may hold several certificates): with
+    them the doctor's signature must chain to one of these certificates and its
+    signer must have been valid when it signed (:mod:`.trust`). ``enable_faults``
+    adds the fault-injection control API (tests only; see
     :mod:`econnector_vault.testing`) and is refused unless ``host`` is loopback.
     ``max_connections`` (default: 4096, or less when the open-file limit is
     lower) is where 503 answers start; see :mod:`.slowguard` for the timeouts.
@@ -236,14 +243,18 @@ def serve(
         tokens = load_tokens(Path(token_file))
         patients = load_patients(Path(patients_file)) if patients_file else {}
         _check_tls(Path(tls_cert) if tls_cert else None, Path(tls_key) if tls_key else None)
+        roots = _load_roots(trust_roots)
         if max_document_bytes is not None and max_document_bytes < 1:
             raise StartupError("the document size limit must be positive")
         file_limit, limits = _connection_limits(max_connections, header_timeout, body_timeout)
         listener = bind_listener(host, port)  # last: every other refusal leaves the port free
-        store = _open_store(Path(data_dir), listener, max_document_bytes)
+        store = _open_store(Path(data_dir), listener, max_document_bytes, roots)
     except StartupError as exc:
         print(f"econnector vault: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if roots:
+        print(f"econnector vault: signatures must chain to one of {len(roots)} trust roots "
+              f"from {len(trust_roots)} file(s)", file=sys.stderr)
     ready = _Ready(tokens, patients, limits, file_limit, listener, store)
     config = _uvicorn_config(ready, host, port, tls_cert, tls_key, enable_faults=enable_faults)
     server = _Server(config)
@@ -285,12 +296,25 @@ def _connection_limits(
     )
 
 
+def _load_roots(paths: Sequence[Path]) -> list[asn1_x509.Certificate]:
+    """The certificates of the ``--trust-roots`` files (none: trust is not required)."""
+    try:
+        return load_trust_roots(Path(p) for p in paths)
+    except TrustRootsError as exc:
+        raise StartupError(str(exc)) from None
+
+
 def _open_store(
-    data_dir: Path, listener: socket.socket, max_document_bytes: int | None
+    data_dir: Path,
+    listener: socket.socket,
+    max_document_bytes: int | None,
+    trust_roots: Sequence[asn1_x509.Certificate] = (),
 ) -> VaultStore:
     try:
         return VaultStore(
-            data_dir, max_document_bytes=max_document_bytes or DEFAULT_MAX_DOCUMENT_BYTES
+            data_dir,
+            max_document_bytes=max_document_bytes or DEFAULT_MAX_DOCUMENT_BYTES,
+            trust_roots=trust_roots or None,
         )
     except Exception as exc:
         listener.close()
@@ -381,6 +405,15 @@ def build_parser(prog: str = "econnector vault serve") -> argparse.ArgumentParse
         help="a body bringing less than 1 KiB in this many seconds is dropped (default 15)",
     )
     parser.add_argument(
+        "--trust-roots",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PEM",
+        help="PEM file of trusted root certificates (repeatable; a file may hold several): "
+        "signatures must chain to one and their signer must have been valid when signing",
+    )
+    parser.add_argument(
         "--enable-faults",
         action="store_true",
         help="serve the fault-injection API /v1/_faults (tests only; loopback --host only)",
@@ -410,6 +443,7 @@ def main(argv: list[str] | None = None, prog: str = "econnector vault serve") ->
         max_connections=args.max_connections,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
+        trust_roots=args.trust_roots,
     )
 
 

@@ -47,7 +47,7 @@ from econnector_vault.metadata import (
     require_idempotency_key,
     validate_metadata,
 )
-from econnector_vault.signatures import check_pdf_signature
+from econnector_vault.signatures import check_pdf_signature, trust_policy
 
 __all__ = [
     "DEFAULT_MAX_DOCUMENT_BYTES",
@@ -183,6 +183,8 @@ class VaultStore:
         self.db_path = self.data_dir / "vault.sqlite"
         self.max_document_bytes = max_document_bytes
         self.trust_roots = list(trust_roots) if trust_roots else None
+        # Parsed and indexed once for the store's life, not per upload.
+        self.trust = trust_policy(self.trust_roots)
         private_dir(self.data_dir)
         private_dir(self.documents_dir)
         # SQLite gives -wal and -shm the database file's mode, so the file is made first.
@@ -243,7 +245,7 @@ class VaultStore:
                 return _replay(existing, sha256)
             if patient_opted_out:
                 raise _patient_opted_out()
-            check_pdf_signature(staged, self.trust_roots)
+            check_pdf_signature(staged, self.trust)
             os.replace(staged, final)
             staged = None
         finally:

@@ -339,6 +339,52 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
         "Nichts zu tun, wenn das Datum nahe ist; sonst prüft die IT die Uhr des "
         "Computers und das Zertifikat.",
     ),
+    "certificate-revoked": (
+        "Das Signaturzertifikat des Leistungserbringers {provider} wurde von seiner "
+        "Zertifizierungsstelle widerrufen ({detail}); econnector signiert nicht damit.",
+        "Der Arzt braucht ein neues Zertifikat; die IT installiert es und startet "
+        "'econnector check-config'. Die Dokumente warten und werden dann signiert.",
+    ),
+    "certificate-key-usage": (
+        "Das Zertifikat des Leistungserbringers {provider} ist nicht für Signaturen "
+        "bestimmt (es erlaubt: {usages}); econnector signiert nicht damit.",
+        "Informieren Sie die IT: die Konfiguration muss das Signaturzertifikat des Arztes "
+        "nennen, nicht das Anmelde- oder Verschlüsselungszertifikat. Die Dokumente warten "
+        "bis dahin.",
+    ),
+    "token-absent": (
+        "Die Chipkarte oder der Signaturstick des Leistungserbringers {provider} ist nicht "
+        "angeschlossen ({detail}).",
+        "Schließen Sie die Karte oder den Stick des Arztes an; die Dokumente warten und "
+        "werden dann signiert.",
+    ),
+    "tsa-unavailable": (
+        "Der Zeitstempeldienst {service} hat nicht geantwortet ({detail}); econnector "
+        "versucht es erneut.",
+        "Nichts zu tun, außer wenn es andauert; dann informieren Sie die IT "
+        "(signing.tsa.url in der Konfiguration).",
+    ),
+    "revocation-unavailable": (
+        "Der Statusdienst für Zertifikate {service} hat nicht geantwortet ({detail}); "
+        "econnector versucht es erneut.",
+        "Nichts zu tun, außer wenn es andauert; dann informieren Sie die IT: der "
+        "Statusdienst der Zertifizierungsstelle muss von diesem Computer aus erreichbar "
+        "sein.",
+    ),
+    "signature-check-failed": (
+        "Die für dieses Dokument erstellte Signatur hat die Prüfung von econnector nicht "
+        "bestanden ({defect}); es wurde nicht gesendet.",
+        "Informieren Sie die IT: signing.trust_roots und das Zertifikat des Arztes mit "
+        "'econnector check-config' prüfen, dann econnector neu starten; das Dokument wird "
+        "dann erneut signiert.",
+    ),
+    "signature-invalid": (
+        "Der Safe hat die Signatur dieses Dokuments abgelehnt ({defect}); es wurde nicht "
+        "gespeichert.",
+        "Informieren Sie die IT: das Zertifikat des Arztes und signing.trust_roots mit "
+        "'econnector check-config' prüfen, dann econnector neu starten; das Dokument wird "
+        "dann erneut signiert und gesendet.",
+    ),
     "vault-tls": (
         "Die Identität des Safes konnte nicht überprüft werden ({detail}); alle "
         "Sendungen sind angehalten.",

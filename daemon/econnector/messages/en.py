@@ -312,6 +312,45 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
         "Nothing to do if that date is near; otherwise IT checks the computer's clock and "
         "the certificate.",
     ),
+    "certificate-revoked": (
+        "The signing certificate of provider {provider} has been revoked by its "
+        "certification authority ({detail}); econnector does not sign with it.",
+        "The doctor needs a new certificate; IT installs it and runs 'econnector "
+        "check-config'. The documents wait and are signed once it is in place.",
+    ),
+    "certificate-key-usage": (
+        "The certificate of provider {provider} is not made for signatures (it allows: "
+        "{usages}); econnector does not sign with it.",
+        "Tell IT: the configuration must name the doctor's signing certificate, not the "
+        "login or encryption one. The documents wait until then.",
+    ),
+    "token-absent": (
+        "The smart card or signing stick of provider {provider} is not connected "
+        "({detail}).",
+        "Connect the doctor's card or stick; the documents wait and are signed then.",
+    ),
+    "tsa-unavailable": (
+        "The timestamp service {service} did not answer ({detail}); econnector tries again.",
+        "Nothing to do unless this lasts; then tell IT (signing.tsa.url in the "
+        "configuration).",
+    ),
+    "revocation-unavailable": (
+        "The certificate status service {service} did not answer ({detail}); econnector "
+        "tries again.",
+        "Nothing to do unless this lasts; then tell IT: the certification authority's "
+        "status service must be reachable from this computer.",
+    ),
+    "signature-check-failed": (
+        "The signature made for this document did not pass econnector's check ({defect}); "
+        "it was not sent.",
+        "Tell IT: check signing.trust_roots and the doctor's certificate with "
+        "'econnector check-config', then restart econnector; the document is signed again.",
+    ),
+    "signature-invalid": (
+        "The vault refused the signature of this document ({defect}); it was not stored.",
+        "Tell IT: check the doctor's certificate and signing.trust_roots with 'econnector "
+        "check-config', then restart econnector; the document is signed and sent again.",
+    ),
     "vault-tls": (
         "The vault's identity could not be verified ({detail}); all sending is paused.",
         "Tell IT: check vault.url and vault.ca_bundle in the econnector configuration, "

@@ -328,6 +328,53 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
         "Rien à faire si cette date est proche ; sinon, le service informatique vérifie "
         "l'horloge de l'ordinateur et le certificat.",
     ),
+    "certificate-revoked": (
+        "Le certificat de signature du prestataire {provider} a été révoqué par son "
+        "autorité de certification ({detail}) ; econnector ne signe pas avec lui.",
+        "Le médecin doit obtenir un nouveau certificat ; le service informatique "
+        "l'installe et lance 'econnector check-config'. Les documents attendent et sont "
+        "signés dès qu'il est en place.",
+    ),
+    "certificate-key-usage": (
+        "Le certificat du prestataire {provider} n'est pas destiné à la signature (il "
+        "permet : {usages}) ; econnector ne signe pas avec lui.",
+        "Prévenez le service informatique : la configuration doit désigner le certificat "
+        "de signature du médecin, pas celui de connexion ou de chiffrement. Les documents "
+        "attendent jusque-là.",
+    ),
+    "token-absent": (
+        "La carte à puce ou la clé de signature du prestataire {provider} n'est pas "
+        "branchée ({detail}).",
+        "Branchez la carte ou la clé du médecin ; les documents attendent et sont signés "
+        "ensuite.",
+    ),
+    "tsa-unavailable": (
+        "Le service d'horodatage {service} n'a pas répondu ({detail}) ; econnector "
+        "réessaie.",
+        "Rien à faire sauf si cela dure ; prévenez alors le service informatique "
+        "(signing.tsa.url dans la configuration).",
+    ),
+    "revocation-unavailable": (
+        "Le service de statut des certificats {service} n'a pas répondu ({detail}) ; "
+        "econnector réessaie.",
+        "Rien à faire sauf si cela dure ; prévenez alors le service informatique : le "
+        "service de statut de l'autorité de certification doit être joignable depuis cet "
+        "ordinateur.",
+    ),
+    "signature-check-failed": (
+        "La signature faite pour ce document n'a pas passé le contrôle d'econnector "
+        "({defect}) ; il n'a pas été envoyé.",
+        "Prévenez le service informatique : vérifier signing.trust_roots et le certificat "
+        "du médecin avec 'econnector check-config', puis redémarrer econnector ; le "
+        "document est alors signé à nouveau.",
+    ),
+    "signature-invalid": (
+        "Le coffre-fort a refusé la signature de ce document ({defect}) ; il n'a pas été "
+        "enregistré.",
+        "Prévenez le service informatique : vérifier le certificat du médecin et "
+        "signing.trust_roots avec 'econnector check-config', puis redémarrer econnector ; le "
+        "document est alors signé et envoyé à nouveau.",
+    ),
     "vault-tls": (
         "L'identité du coffre-fort n'a pas pu être vérifiée ({detail}) ; tous les envois "
         "sont suspendus.",

@@ -140,7 +140,8 @@ PHRASES: Final[dict[str, dict[str, str]]] = {
 }
 
 # Only these parameters are looked up: a vendor's value is never "translated".
-_PHRASE_KEYS: Final = frozenset(("expected", "reading", "detail", "hint_detail", "kind"))
+_PHRASE_KEYS: Final = frozenset(("expected", "reading", "detail", "hint_detail", "kind",
+                                 "defect"))
 
 # field-type adds what YAML read an unquoted value as, when it did: {reading}.
 _READING_NOTE: Final = {
@@ -166,3 +167,118 @@ def localize_params(params: dict[str, Any], language: str) -> dict[str, Any]:
     note = _READING_NOTE.get(language, _READING_NOTE["en"])
     out["yaml_reading"] = note.format(reading=reading) if reading else ""
     return out
+
+
+# -- issue 11: what the self-check before upload, or the vault, found wrong in a signature
+# (the ``defect`` of signature-check-failed and signature-invalid; pades.py, vault_client.py)
+PHRASES.update({
+    "the signed content does not match the signature": {
+        "fr": "le contenu signé ne correspond pas à la signature",
+        "de": "der signierte Inhalt stimmt nicht mit der Signatur überein",
+    },
+    "the certificate does not chain to the trust roots": {
+        "fr": "le certificat ne remonte pas aux autorités de confiance configurées",
+        "de": "das Zertifikat führt nicht zu den konfigurierten Vertrauensstellen",
+    },
+    "the signature has no valid timestamp": {
+        "fr": "la signature n'a pas d'horodatage valable",
+        "de": "die Signatur hat keinen gültigen Zeitstempel",
+    },
+    "the revocation data for the certificates is not embedded": {
+        "fr": "les preuves de non-révocation des certificats ne sont pas intégrées",
+        "de": "die Sperrnachweise der Zertifikate sind nicht eingebettet",
+    },
+    "the document timestamp is missing or invalid": {
+        "fr": "l'horodatage d'archivage manque ou n'est pas valable",
+        "de": "der Archivzeitstempel fehlt oder ist ungültig",
+    },
+    "the signature was not found in the signed file": {
+        "fr": "la signature est introuvable dans le fichier signé",
+        "de": "die Signatur ist in der signierten Datei nicht zu finden",
+    },
+    "the signature does not cover the whole file": {
+        "fr": "la signature ne couvre pas tout le fichier",
+        "de": "die Signatur deckt nicht die ganze Datei ab",
+    },
+    "a certificate of the chain or of the timestamp service is revoked": {
+        "fr": "un certificat de la chaîne ou du service d'horodatage est révoqué",
+        "de": "ein Zertifikat der Kette oder des Zeitstempeldienstes ist widerrufen",
+    },
+    "the certificate could not be validated": {
+        "fr": "le certificat n'a pas pu être validé",
+        "de": "das Zertifikat konnte nicht geprüft werden",
+    },
+    "the signature is missing": {
+        "fr": "la signature manque",
+        "de": "die Signatur fehlt",
+    },
+    "the certificate had expired when the document was signed": {
+        "fr": "le certificat avait expiré au moment de la signature",
+        "de": "das Zertifikat war zum Zeitpunkt der Signatur abgelaufen",
+    },
+    "the certificate was not yet valid when the document was signed": {
+        "fr": "le certificat n'était pas encore valable au moment de la signature",
+        "de": "das Zertifikat war zum Zeitpunkt der Signatur noch nicht gültig",
+    },
+    "the certificate was revoked when the document was signed": {
+        "fr": "le certificat était révoqué au moment de la signature",
+        "de": "das Zertifikat war zum Zeitpunkt der Signatur widerrufen",
+    },
+    "the certificate is not made for signatures": {
+        "fr": "le certificat n'est pas destiné à la signature",
+        "de": "das Zertifikat ist nicht für Signaturen bestimmt",
+    },
+    "the font of the visible signature box is missing": {
+        "fr": "la police du cadre de signature visible manque",
+        "de": "die Schrift des sichtbaren Signaturfelds fehlt",
+    },
+    "the vault gave another reason": {
+        "fr": "le coffre-fort a donné une autre raison",
+        "de": "der Safe hat einen anderen Grund genannt",
+    },
+})
+
+
+# -- issue 11: tokens and the unlock ---------------------------------------------------
+# The details tokens.py and identities.py pass to identity-locked and token-absent.
+PHRASES.update({
+    "waiting for the doctor to unlock it with econnector unlock": {
+        "fr": "en attente du médecin, qui la déverrouille avec econnector unlock",
+        "de": "wartet auf den Arzt, der ihn mit econnector unlock entsperrt",
+    },
+    "no token with the configured label is connected": {
+        "fr": "aucune carte portant le nom configuré n'est branchée",
+        "de": "keine Karte mit dem konfigurierten Namen ist angeschlossen",
+    },
+    "the token was removed while signing": {
+        "fr": "la carte a été retirée pendant la signature",
+        "de": "die Karte wurde während der Signatur entfernt",
+    },
+    "the PKCS#11 module cannot be loaded": {
+        "fr": "le module PKCS#11 ne peut pas être chargé",
+        "de": "das PKCS#11-Modul kann nicht geladen werden",
+    },
+    "the key or its certificate is not on the token": {
+        "fr": "la clé ou son certificat ne se trouve pas sur la carte",
+        "de": "der Schlüssel oder sein Zertifikat ist nicht auf der Karte",
+    },
+    "wrong PIN": {"fr": "code PIN erroné", "de": "falsche PIN"},
+    "wrong PIN; only a few tries are left before the card blocks": {
+        "fr": "code PIN erroné ; il ne reste que quelques essais avant le blocage de la carte",
+        "de": "falsche PIN; nur noch wenige Versuche bis zur Sperre der Karte",
+    },
+    "wrong PIN; one try is left before the card blocks": {
+        "fr": "code PIN erroné ; il reste un seul essai avant le blocage de la carte",
+        "de": "falsche PIN; nur noch ein Versuch bis zur Sperre der Karte",
+    },
+    "the PIN is blocked after too many wrong tries; IT unblocks it with the PUK": {
+        "fr": "le code PIN est bloqué après trop d'essais erronés ; le service informatique "
+              "le débloque avec le code PUK",
+        "de": "die PIN ist nach zu vielen Fehlversuchen gesperrt; die IT entsperrt sie mit "
+              "der PUK",
+    },
+    "the PIN has expired; change it with the card's own tool": {
+        "fr": "le code PIN a expiré ; changez-le avec l'outil de la carte",
+        "de": "die PIN ist abgelaufen; ändern Sie sie mit dem Programm der Karte",
+    },
+})

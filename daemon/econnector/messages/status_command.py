@@ -19,6 +19,10 @@ CLI_TEXTS: Final[dict[str, dict[str, str]]] = {
         "outage": "WAITING ({code}): {message} Next try: {when}. {hint}",
         "blocked": "LOCKED ({code}): {message} {hint}",
         "blocked-list": "signing identities locked: {providers}",
+        "cert-valid": "certificate of {provider}: valid until {until} ({days} days left)",
+        "cert-expiring": "WARNING: the certificate of {provider} expires on {until}, in "
+        "{days} days: IT orders the renewal now (after that day the doctor's documents "
+        "wait, unsigned)",
         "folder": "WAITING ({code}): {message} {hint}",
         "counts": "documents by state: {counts}",
         "none-yet": "none yet",
@@ -36,6 +40,11 @@ CLI_TEXTS: Final[dict[str, dict[str, str]]] = {
         "outage": "EN ATTENTE ({code}) : {message} Prochain essai : {when}. {hint}",
         "blocked": "BLOQUÉ ({code}) : {message} {hint}",
         "blocked-list": "identités de signature bloquées : {providers}",
+        "cert-valid": "certificat de {provider} : valable jusqu'au {until} (encore {days} "
+        "jours)",
+        "cert-expiring": "ATTENTION : le certificat de {provider} expire le {until}, dans "
+        "{days} jours : le service informatique commande son renouvellement maintenant "
+        "(après cette date, les documents du médecin attendent sans être signés)",
         "folder": "EN ATTENTE ({code}) : {message} {hint}",
         "counts": "documents par état : {counts}",
         "none-yet": "aucun pour l'instant",
@@ -53,6 +62,10 @@ CLI_TEXTS: Final[dict[str, dict[str, str]]] = {
         "outage": "WARTET ({code}): {message} Nächster Versuch: {when}. {hint}",
         "blocked": "GESPERRT ({code}): {message} {hint}",
         "blocked-list": "gesperrte Signaturidentitäten: {providers}",
+        "cert-valid": "Zertifikat von {provider}: gültig bis {until} (noch {days} Tage)",
+        "cert-expiring": "WARNUNG: das Zertifikat von {provider} läuft am {until} ab, in "
+        "{days} Tagen: die IT bestellt jetzt die Verlängerung (danach warten die Dokumente "
+        "des Arztes unsigniert)",
         "folder": "WARTET ({code}): {message} {hint}",
         "counts": "Dokumente nach Status: {counts}",
         "none-yet": "noch keine",
@@ -93,6 +106,14 @@ CLI_REASONS: Final[dict[str, dict[str, str]]] = {
         "identity-locked": "the doctor's signing key is locked",
         "certificate-expired": "the doctor's certificate has expired",
         "certificate-not-yet-valid": "the doctor's certificate is not valid yet",
+        "certificate-revoked": "the doctor's certificate has been revoked",
+        "certificate-key-usage": "the configured certificate is not for signing; tell IT",
+        "token-absent": "the doctor's card or signing stick is not connected",
+        "tsa-unavailable": "the timestamp service cannot be reached; econnector keeps trying",
+        "revocation-unavailable": "the certificate status service cannot be reached; "
+        "econnector keeps trying",
+        "signature-check-failed": "the signature failed econnector's check; tell IT",
+        "signature-invalid": "the vault refused the signature; tell IT",
         "internal-error": "unexpected failure; tell IT",
     },
     "fr": {
@@ -105,6 +126,17 @@ CLI_REASONS: Final[dict[str, dict[str, str]]] = {
         "identity-locked": "clé de signature du médecin verrouillée",
         "certificate-expired": "certificat du médecin expiré",
         "certificate-not-yet-valid": "certificat du médecin pas encore valable",
+        "certificate-revoked": "certificat du médecin révoqué",
+        "certificate-key-usage": "le certificat configuré n'est pas un certificat de "
+        "signature ; prévenez le service informatique",
+        "token-absent": "carte ou clé de signature du médecin non branchée",
+        "tsa-unavailable": "service d'horodatage injoignable ; econnector réessaie",
+        "revocation-unavailable": "service de statut des certificats injoignable ; "
+        "econnector réessaie",
+        "signature-check-failed": "la signature n'a pas passé le contrôle ; prévenez le "
+        "service informatique",
+        "signature-invalid": "le coffre-fort a refusé la signature ; prévenez le service "
+        "informatique",
         "internal-error": "échec inattendu ; prévenez le service informatique",
     },
     "de": {
@@ -115,6 +147,16 @@ CLI_REASONS: Final[dict[str, dict[str, str]]] = {
         "identity-locked": "Signaturschlüssel des Arztes gesperrt",
         "certificate-expired": "Zertifikat des Arztes abgelaufen",
         "certificate-not-yet-valid": "Zertifikat des Arztes noch nicht gültig",
+        "certificate-revoked": "Zertifikat des Arztes widerrufen",
+        "certificate-key-usage": "das konfigurierte Zertifikat ist kein Signaturzertifikat; "
+        "informieren Sie die IT",
+        "token-absent": "Karte oder Signaturstick des Arztes nicht angeschlossen",
+        "tsa-unavailable": "Zeitstempeldienst nicht erreichbar; econnector versucht es weiter",
+        "revocation-unavailable": "Statusdienst für Zertifikate nicht erreichbar; econnector "
+        "versucht es weiter",
+        "signature-check-failed": "die Signatur hat die Prüfung nicht bestanden; informieren "
+        "Sie die IT",
+        "signature-invalid": "der Safe hat die Signatur abgelehnt; informieren Sie die IT",
         "internal-error": "unerwarteter Fehler; informieren Sie die IT",
     },
 }
