@@ -32,6 +32,7 @@ the edge modules that call the libraries (signer, vault client, fsio).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -212,3 +213,15 @@ class InternalError(EconnectorError):
     def __init__(self, detail: str) -> None:
         super().__init__("internal-error", detail=detail)
         Exception.__init__(self, detail)
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it, outermost first (``__cause__``, else ``__context__``):
+    the edge modules look through a library's wrapping (httpx over httpcore over ssl,
+    pyHanko's SigningError over certvalidator's errors) for the error that decides."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from cryptography import x509
 
-from .errors import IdentityHeld
+from .errors import IdentityHeld, causes
 from .signer import SignerInfo, describe
 
 if TYPE_CHECKING:
@@ -104,6 +104,19 @@ def _find_token(lib: Any, key: Pkcs11Key) -> Any | None:
 _ABSENT_NAMES = ("TokenNotPresent", "TokenNotRecognised", "DeviceRemoved", "DeviceError",
                  "SlotIDInvalid", "SessionClosed", "SessionHandleInvalid", "UserNotLoggedIn",
                  "ObjectHandleInvalid", "KeyHandleInvalid", "NoSuchToken")
+
+
+def _present(pc: str, key: Pkcs11Key) -> tuple[Any, Any]:
+    """(module, token) of this identity; ``token-absent`` when no token has its label.
+    Call with :data:`_LOCK` held."""
+    lib = _lib(pc, key)
+    try:
+        token = _find_token(lib, key)
+    except _absent_types():
+        token = None
+    if token is None:
+        raise IdentityHeld("token-absent", provider=pc, detail=NO_TOKEN)
+    return lib, token
 
 
 def _absent_types() -> tuple[type[BaseException], ...]:
@@ -216,13 +229,7 @@ def verify_pin(ident: Identity, pin: bytes) -> SignerInfo:
     key, pc = ident.pkcs11, ident.provider_code
     assert key is not None
     with _LOCK:
-        lib = _lib(pc, key)
-        try:
-            token = _find_token(lib, key)
-        except _absent_types():
-            token = None
-        if token is None:
-            raise IdentityHeld("token-absent", provider=pc, detail=NO_TOKEN)
+        lib, token = _present(pc, key)
         session = _login(pc, lib, token, key, pin, main=True)
         try:
             cert = _certificate(session, key)
@@ -281,13 +288,7 @@ def worker_signer(provider_code: str, key: Pkcs11Key, pin: bytes) -> Any:
     pc = provider_code
     with _LOCK:
         forget(pc)
-        lib = _lib(pc, key)
-        try:
-            token = _find_token(lib, key)
-        except _absent_types():
-            token = None
-        if token is None:
-            raise IdentityHeld("token-absent", provider=pc, detail=NO_TOKEN)
+        lib, token = _present(pc, key)
         session = _login(pc, lib, token, key, pin, main=False)
         signer = PKCS11Signer(session, cert_label=key.cert_label, key_label=key.key_label,
                               key_id=key.key_id, other_certs_to_pull=())
@@ -319,13 +320,9 @@ def token_failure(provider_code: str, exc: BaseException) -> IdentityHeld | None
     or as the cause of a pyHanko SigningError); the session is then forgotten, so the
     next job reopens it. None for anything else."""
     absent = _absent_types()
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
+    for e in causes(exc):
         if isinstance(e, absent):
             forget(provider_code)
             log.warning("token-gone", provider=provider_code, error=type(e).__name__)
             return IdentityHeld("token-absent", provider=provider_code, detail=TOKEN_REMOVED)
-        e = e.__cause__ or e.__context__
     return None

@@ -20,7 +20,7 @@ import json
 import math
 import socket
 import ssl
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from econnector.errors import (
     VaultHeld,
     VaultRejected,
     VaultUnavailable,
+    causes,
 )
 from econnector.matricule import mask_text
 
@@ -162,16 +163,6 @@ def error_for_response(
     )
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and its causes (httpx wraps httpcore, which wraps the ssl/socket error)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
 _NAME_MISMATCH = frozenset({62, 64})
 _CERT_EXPIRED, _CERT_NOT_YET_VALID = 10, 9
@@ -183,7 +174,7 @@ def tls_verify_failure(exc: BaseException) -> str | None:
     Found through the exception chain (``ssl.SSLCertVerificationError``), not by
     matching message text, which differs between OpenSSL versions.
     """
-    for link in _chain(exc):
+    for link in causes(exc):
         if isinstance(link, ssl.SSLCertVerificationError):
             code = getattr(link, "verify_code", None)
             if code in _NAME_MISMATCH:
@@ -383,7 +374,7 @@ def _unreachable(url: str, exc: httpx.HTTPError) -> str:
         return f"vault: TLS verification failed for {url}: {tls}"
     if isinstance(exc, httpx.TimeoutException):
         return f"vault: {url} is unreachable (no answer in time: {type(exc).__name__})"
-    for link in _chain(exc):
+    for link in causes(exc):
         if isinstance(link, socket.gaierror):
             return f"vault: {url} is unreachable (host name not found; check vault.url)"
         if isinstance(link, ConnectionRefusedError):

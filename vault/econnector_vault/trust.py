@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
@@ -54,15 +54,7 @@ Reason = Literal[
     "key-usage",
 ]
 # The stable ``reason`` values of a ``signature-invalid`` problem (docs/vault-api.md).
-REASONS: Final[tuple[Reason, ...]] = (
-    "missing",
-    "integrity",
-    "not-trusted",
-    "signer-expired-at-signing-time",
-    "signer-not-yet-valid-at-signing-time",
-    "revoked",
-    "key-usage",
-)
+REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
 
 
 class TrustRootsError(ValueError):
