@@ -98,6 +98,8 @@ class Services:
                                        headers=headers, session=self._tsa_session)
         self._vc: ValidationContext | None = None
         self._vc_until = dt.datetime.min.replace(tzinfo=dt.UTC)
+        # The self-check's chain-and-revocation verdicts, as long as the context's data.
+        self.verdicts: dict[bytes, dt.datetime] = {}
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -130,7 +132,12 @@ class Services:
             until = min(until, when)
         self._vc_until = min(self._vc_until, until)
 
+    @property
+    def fresh_until(self) -> dt.datetime:
+        return self._vc_until
+
     def drop_context(self) -> None:
+        self.verdicts.clear()
         vc, self._vc = self._vc, None
         if vc is not None:
             # closing a broken session must not fail a job
@@ -322,11 +329,55 @@ def _contents(f: IO[bytes], br: tuple[int, int, int, int]) -> cms.SignedData:
     return info["content"]
 
 
+def _verdict_key(signed_data: cms.SignedData, dss: DocumentSecurityStore | None,
+                 level: str) -> bytes:
+    """What a chain-and-revocation verdict depends on: the certificates in the signature
+    and in its timestamp token, the revocation data embedded, the level."""
+    h = hashlib.sha256(level.encode())
+    parts = [c.chosen.dump() for c in signed_data["certificates"]]
+    for info in signed_data["signer_infos"]:
+        for attr in info["unsigned_attrs"] or []:
+            if attr["type"].native == "signature_time_stamp_token":
+                for token in attr["values"]:
+                    parts += [c.chosen.dump() for c in token["content"]["certificates"]]
+    if dss is not None:  # (references to the DSS's streams: their decoded bytes)
+        parts += [ref.get_object().data for ref in (*dss.ocsps, *dss.crls)]
+        parts += [c.dump() for c in dss.load_certs()]
+    for part in sorted(parts):
+        h.update(hashlib.sha256(part).digest())
+    return h.digest()
+
+
+def _anchored(certs: Any) -> ValidationContext:
+    """A context that trusts the given certificates themselves: used when their chains
+    and revocation data were already validated (see :func:`self_check`)."""
+    return ValidationContext(trust_roots=[c.chosen for c in certs], allow_fetching=False)
+
+
+def _tst_certs(signed_data: cms.SignedData) -> list[Any]:
+    out: list[Any] = []
+    for info in signed_data["signer_infos"]:
+        for attr in info["unsigned_attrs"] or []:
+            if attr["type"].native == "signature_time_stamp_token":
+                for token in attr["values"]:
+                    out += list(token["content"]["certificates"])
+    return out
+
+
 async def self_check(signed: IO[bytes], input_size: int, level: str,
-                     roots: list[asn1_x509.Certificate]) -> tuple[str, dict[str, Any]]:
+                     roots: list[asn1_x509.Certificate],
+                     verdicts: dict[bytes, dt.datetime] | None = None,
+                     until: dt.datetime | None = None) -> tuple[str, dict[str, Any]]:
     """Validate our signature in ``signed`` offline (no fetching: what is in the file
     must be enough) and say the level reached. Raises SignatureHeld naming the defect
-    when the signature does not validate or falls short of ``level``."""
+    when the signature does not validate or falls short of ``level``.
+
+    Why ``verdicts``: the chains (the doctor's, the TSA's) and the revocation data are
+    the same for every document of a doctor while the signing context's data stay
+    fresh; validating them again for each document was most of the check's cost at
+    B-LT (path building and revocation processing, docs/performance.md). A verdict is
+    kept per exact set of certificates and revocation data, until ``until``; every
+    document still gets its own integrity, signature value and timestamp checks."""
     size = signed.seek(0, io.SEEK_END)
     ranges = _signatures_after(signed, input_size)
     if not ranges or ranges[0][0] != 0:
@@ -346,15 +397,22 @@ async def self_check(signed: IO[bytes], input_size: int, level: str,
         if not (dss.ocsps or dss.crls):
             raise SignatureHeld("signature-check-failed", defect=NO_REVOCATION_DATA)
     findings: dict[str, Any] = {"checked_at": _now(), "revocation_checked": lt}
-    if roots:
+    key = _verdict_key(signed_data, dss, level) if roots else b""
+    known = (verdicts is not None and key in verdicts
+             and dt.datetime.now(dt.UTC) < verdicts[key])
+    ts_vc = None
+    if known or not roots:
+        # Chains already validated with these very data (or no roots: a B-B trial,
+        # integrity only): the certificates are their own anchors.
+        vc = _anchored(signed_data["certificates"])
+        ts_vc = _anchored(_tst_certs(signed_data))
+    else:
         vc = dss.as_validation_context(kwargs) if dss is not None else ValidationContext(
             **kwargs)
-    else:  # no trust roots (a B-B trial): integrity only
-        vc = ValidationContext(trust_roots=[c.chosen for c in signed_data["certificates"]])
     covered = _Ranges(signed, [(ours[0], ours[1]), (ours[2], ours[3])])
     status = await async_validate_detached_cms(
-        covered, signed_data, signer_validation_context=vc, ts_validation_context=vc,
-        key_usage_settings=_KEY_USAGE)
+        covered, signed_data, signer_validation_context=vc,
+        ts_validation_context=ts_vc or vc, key_usage_settings=_KEY_USAGE)
     findings["intact"] = bool(status.intact and status.valid)
     findings["trusted"] = bool(status.trusted) if roots else None
     if not findings["intact"]:
@@ -363,6 +421,9 @@ async def self_check(signed: IO[bytes], input_size: int, level: str,
         raise SignatureHeld("signature-check-failed",
                             defect=NO_REVOCATION_DATA if lt and _revinfo_problem(status)
                             else NOT_TRUSTED)
+    ts_ok = status.timestamp_validity is None or status.timestamp_validity.trusted
+    if roots and not known and verdicts is not None and until is not None and ts_ok:
+        verdicts[key] = until
     whole = ours[2] + ours[3] == size
     findings["covers_whole_file"] = whole
     reached = "B-B"

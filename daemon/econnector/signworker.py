@@ -267,7 +267,8 @@ def _check(svc: pades.Services, signed: Any, input_size: int, level: str
     """The self-check of the signature just made (:func:`.pades.self_check`)."""
     try:
         result: tuple[str, dict[str, Any]] = svc.run(
-            pades.self_check(signed, input_size, level, svc.roots))
+            pades.self_check(signed, input_size, level, svc.roots, svc.verdicts,
+                             svc.fresh_until))
     except EconnectorError:
         raise
     except _PARSE_ERRORS as e:

@@ -15,7 +15,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import DocumentSecurityStore, async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from econnector import signer, signworker
+from econnector import pades, signer, signworker
+from econnector.errors import SignatureHeld
 from econnector.signer import KeySpec, Policy, SignJob, read_check, read_trust_roots
 from econnector_testsupport.daemon import pdfsig
 from econnector_testsupport.pki import Doctor, TestPki
@@ -101,6 +102,25 @@ def test_validation_data_and_the_timestamp_client_are_reused(tmp_path: Path,
     for i in range(3):
         assert sign(tmp_path, good, f"more{i}").ok
     assert pki.hits("ocsp") == ocsp  # cached for its validity window
+    # The self-check validated the chains and their revocation data once: one verdict.
+    assert len(signworker.services().verdicts) == 1
+
+
+def test_a_known_verdict_still_checks_each_documents_own_bytes(tmp_path: Path,
+                                                               pki: TestPki) -> None:
+    good = pki.doctors["good"]
+    load(good, "B-LT", pki)
+    assert sign(tmp_path, good, "a").ok and sign(tmp_path, good, "b").ok
+    svc = signworker.services()
+    assert len(svc.verdicts) == 1
+    signed = bytearray((tmp_path / "b.signed.pdf").read_bytes())
+    original = (tmp_path / "b.pdf").read_bytes()
+    i = original.index(b"stream") + 10  # inside the page content: covered by the signature
+    signed[i] ^= 0x01
+    with pytest.raises(SignatureHeld) as e:
+        svc.run(pades.self_check(io.BytesIO(bytes(signed)), len(original), "B-LT",
+                                 svc.roots, svc.verdicts, svc.fresh_until))
+    assert e.value.params["defect"] == pades.NOT_INTACT
 
 
 @pytest.mark.parametrize(("service", "how", "code"), [
