@@ -18,6 +18,9 @@ TLS on loopback; PAdES B-B signatures):
 - peers, on the throughput workload: the shell pipeline (inotifywait + pyHanko CLI +
   curl), the naive in-process loop, and the signing-only floor (see bench/peers/).
   Slow peers run on a sample of the same documents; their rate is per document.
+- levels: B-B, B-T, B-LT and B-LTA beside the TSA alone and pyHanko alone, with the
+  loopback test PKI as its own process (bench/levels.py; default 200 documents a level,
+  ``--levels-documents``); its targets are printed after the table.
 
 Prints a Markdown table and writes JSON (``bench/results/latest.json``).
 """
@@ -128,6 +131,7 @@ class Bench:
         self.workload = Workload()
         self.rows: list[Row] = []
         self.n_practice = 0
+        self.targets: list[Any] = []
 
     def practice(self, vp: VaultProcess, **sections: dict[str, Any]) -> Path:
         self.n_practice += 1
@@ -243,6 +247,14 @@ class Bench:
                                   "idle_rss_mib": round(base, 1),
                                   "peak_pss_mib": round(peak.peak_pss)}))
 
+    def levels(self, documents: int) -> None:
+        import levels  # bench/levels.py: the PKI process, a daemon per signature level
+
+        run = levels.measure(self.tmp / "levels", levels.Sizes.of(documents, self.quick),
+                             self.quick, self.tls, self.workload)
+        self.rows.extend(run.rows)
+        self.targets = run.targets
+
     # -- peers
     def peers(self, sample: dict[str, int]) -> None:
         for name in ("floor", "naive-loop", "shell-pipeline"):
@@ -314,18 +326,20 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
-    ap.add_argument("--only", default="throughput,latency,backlog,big,peers")
+    ap.add_argument("--only", default="throughput,latency,backlog,big,peers,levels")
     ap.add_argument("--documents", type=int, default=2000)
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--backlog", type=int, default=10000)
     ap.add_argument("--big-mb", type=int, default=200)
     ap.add_argument("--idle-seconds", type=float, default=60.0)
+    ap.add_argument("--levels-documents", type=int, default=200)
     ap.add_argument("--json", type=Path, default=BENCH / "results" / "latest.json")
     args = ap.parse_args()
     if args.quick:
         args.documents, args.rate, args.seconds = 20, 10.0, 2.0
         args.backlog, args.big_mb, args.idle_seconds = 20, 5, 2.0
+        args.levels_documents = 4
     only = set(args.only.split(","))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ec-bench-") as tmp_s:
@@ -338,6 +352,7 @@ def main() -> int:
             ("peers", lambda: b.peers({"floor": args.documents,
                                        "naive-loop": 10 if args.quick else 300,
                                        "shell-pipeline": 3 if args.quick else 60})),
+            ("levels", lambda: b.levels(args.levels_documents)),
         ]
         for name, step in steps:
             if name in only:
@@ -346,11 +361,15 @@ def main() -> int:
                 print(f"{name}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
     out = table(b.rows)
     print(out)
+    if b.targets:
+        import levels
+
+        print("\n" + levels.targets_table(b.targets))
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
                "platform": platform.platform(), "total_seconds": round(time.monotonic() - started)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "rows": [asdict(r) for r in b.rows]},
-                                    indent=2))
+    args.json.write_text(json.dumps({"machine": machine, "rows": [asdict(r) for r in b.rows],
+                                     "targets": [asdict(t) for t in b.targets]}, indent=2))
     print(f"\n{machine}", file=sys.stderr)
     return 0
 
