@@ -42,22 +42,31 @@ lint: $(STAMP) typecheck
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# Tests run in parallel (pytest-xdist, docs/testing.md): one worker per CPU; a worker that
+# ends its share steals from the other (worksteal: a few tests take a minute, most less
+# than a second). WORKERS=0 runs them in this one process (for --pdb, or to tell whether
+# a failure comes from running in parallel).
+WORKERS ?= logical
+PYTEST   = $(PY) -m pytest -q -n $(WORKERS) --dist worksteal
+
 # Everything CI runs (.ci/run): lint, then every tier in one pytest run.
 test: $(STAMP) deps lint
-	$(PY) -m pytest -q
+	$(PYTEST) $(ARGS)
 
 # The tiers alone (docs/testing.md); extra pytest options in ARGS, e.g. ARGS="-x -k vault".
+# The unit tier in one process: starting workers costs more than its 15 s of tests.
+unit: WORKERS = 0
 unit: $(STAMP) deps
-	$(PY) -m pytest -q tests/unit $(ARGS)
+	$(PYTEST) tests/unit $(ARGS)
 
 contract: $(STAMP) deps
-	$(PY) -m pytest -q tests/contract $(ARGS)
+	$(PYTEST) tests/contract $(ARGS)
 
 e2e: $(STAMP) deps
-	$(PY) -m pytest -q tests/e2e $(ARGS)
+	$(PYTEST) tests/e2e $(ARGS)
 
 vault-tests: $(STAMP) deps
-	$(PY) -m pytest -q vault/tests $(ARGS)
+	$(PYTEST) vault/tests $(ARGS)
 
 bench: $(STAMP) deps
 	$(PY) bench/run.py

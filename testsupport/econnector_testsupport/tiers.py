@@ -30,9 +30,22 @@ def tier_of(path: Path) -> str | None:
     return None
 
 
+# The order the tiers run in: slowest tests first. Under pytest-xdist (``make test``) a
+# worker that ends its share steals from the other, so the minute-long e2e tests must not
+# be the last ones left; the many quick unit and contract tests fill the end instead.
+RUN_ORDER = ("e2e", "vault", "contract", "unit")
+
+
+def run_rank(tier: str | None) -> int:
+    """Where a tier's tests go in the run (:data:`RUN_ORDER`); others last."""
+    return RUN_ORDER.index(tier) if tier in RUN_ORDER else len(RUN_ORDER)
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tiers: dict[str, str | None] = {}
     for item in items:
-        tier = tier_of(item.path.resolve())
+        tier = tiers[item.nodeid] = tier_of(item.path.resolve())
         if tier is not None:
             item.add_marker(tier)
+    items.sort(key=lambda item: run_rank(tiers[item.nodeid]))  # stable: files keep their order
