@@ -107,4 +107,6 @@ def test_exactly_one_secret_source(tmp_path: Path) -> None:
     r = check(cfg, {})
     assert r.returncode == 2
     assert r.stderr.strip() == ("econnector: identities[0]: give exactly one of "
-                                "passphrase_file, passphrase_env or passphrase_credential")
+                                "passphrase_file, passphrase_env or passphrase_credential "
+                                "(the passphrase), or set unlock: manual so that the doctor "
+                                "unlocks it")

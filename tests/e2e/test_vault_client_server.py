@@ -19,7 +19,14 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from econnector.errors import FileBusy, Held, PatientOptedOut, VaultRejected, VaultUnavailable
+from econnector.errors import (
+    FileBusy,
+    Held,
+    PatientOptedOut,
+    SignatureHeld,
+    VaultRejected,
+    VaultUnavailable,
+)
 from econnector.vault_client import Delivery, VaultClient, idempotency_key
 from econnector.vault_transport import LOCAL_TOKEN, local_transport
 from econnector_testsupport.vault import (
@@ -135,15 +142,17 @@ def test_wrong_token_is_held(make_client: Factory, pdf_files: dict[str, Path]) -
         assert held.code == "vault-unauthorized" and held.params["status"] == 401
 
 
-def test_unsigned_pdf_is_rejected_with_the_vault_code(
+def test_an_unsigned_pdf_is_a_signature_the_vault_refuses(
     make_client: Factory, pdf_files: dict[str, Path]
 ) -> None:
-    with pytest.raises(VaultRejected) as info:
+    """422 signature-invalid is never the document's fault (econnector signs every
+    document): the client says so with a hold, naming the vault's reason as a phrase."""
+    with pytest.raises(SignatureHeld) as info:
         run(upload_with(make_client(), metadata("cl-422"), pdf_files["unsigned"],
                         key_for("cl-422")))
     err = info.value
-    assert err.code == "vault-rejected"
-    assert err.params["status"] == 422 and err.params["vault_code"] == "signature-invalid"
+    assert err.code == "signature-invalid" and err.params["status"] == 422
+    assert err.params["defect"] == "the signature is missing"
     assert "signature" in err.message
 
 
