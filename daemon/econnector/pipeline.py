@@ -210,11 +210,10 @@ class Pipeline:
             self.check_validity()
             before = self.ids.report(self.providers)
             tried = self.ids.to_try(self.cfg.identities, self._now_dt())
-            if tried:
-                outcomes = await asyncio.to_thread(
-                    lambda: [self.ids.attempt(ident, pin) for ident, pin in tried])
+            outcomes = await asyncio.to_thread(
+                lambda: [self.ids.attempt(ident, pin) for ident, pin in tried]) if tried else []
             changed = False
-            for (ident, _), outcome in zip(tried, outcomes if tried else [], strict=True):
+            for (ident, _), outcome in zip(tried, outcomes, strict=True):
                 changed |= self.ids.settle(ident, outcome, self._now_dt(), self.clock())
             if changed:
                 self._restart_pool()
