@@ -62,7 +62,7 @@ from econnector_testsupport.vault import TlsFiles, make_tls, running_vault, subp
 from econnector_testsupport.workload import Doc, Workload
 
 # the harness's helpers (a script's folder is first on the import path)
-from run import PeakRss, Row, drop, pct, receipt_times, table
+from run import PeakRss, Row, drop, drop_at_rate, pct, receipt_times, table
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 SETTLE_MS = 250  # bench/run.py's practice
@@ -208,13 +208,7 @@ class Levels:
         docs = self.docs(f"l{level.lower().replace('-', '')}", n)
         pid = d.proc.pid
         cpu0 = cpu_seconds(pid)
-        complete: dict[str, float] = {}
-        start = time.monotonic()
-        for i, doc in enumerate(docs):
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            complete[doc.stem] = drop(d.outbox, doc)
+        complete = drop_at_rate(d.outbox, docs, rate)
         done = receipt_times(d.inbox, list(complete), 120)
         check_levels(d.inbox, list(complete), level)
         lat = [done[s] - complete[s] for s in complete]

@@ -96,6 +96,18 @@ def drop(outbox: Path, doc: Doc) -> float:
     return time.time()
 
 
+def drop_at_rate(outbox: Path, docs: list[Doc], rate: float) -> dict[str, float]:
+    """Drop ``docs`` at ``rate`` per second; when each pair became complete, by stem."""
+    complete: dict[str, float] = {}
+    start = time.monotonic()
+    for i, doc in enumerate(docs):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        complete[doc.stem] = drop(outbox, doc)
+    return complete
+
+
 def receipt_times(inbox: Path, stems: list[str], timeout: float) -> dict[str, float]:
     """Receipt mtimes; polls gently (the poller shares the 2 cores with the system)."""
     left = {s: inbox / f"{s}.receipt.json" for s in stems}
@@ -181,13 +193,7 @@ class Bench:
             assert d.proc is not None
             time.sleep(1.0)
             cpu0, peak = cpu_seconds(d.proc.pid), PeakRss(d.proc.pid)
-            complete: dict[str, float] = {}
-            start = time.monotonic()
-            for i, doc in enumerate(docs):
-                delay = start + i / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                complete[doc.stem] = drop(d.outbox, doc)
+            complete = drop_at_rate(d.outbox, docs, rate)
             done = receipt_times(d.inbox, list(complete), 120)
             lat = [done[s] - complete[s] for s in complete]
             cpu = cpu_seconds(d.proc.pid) - cpu0
