@@ -41,6 +41,7 @@ __all__ = [
     "Tsa",
     "Vault",
     "Watch",
+    "at_least",
     "check_usable",
     "folder_gid",
     "load",
@@ -78,6 +79,11 @@ class Limits:
 
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+def at_least(level: str, wanted: str) -> bool:
+    """Does PAdES ``level`` include ``wanted`` (each level includes the ones before)?"""
+    return LEVELS.index(level) >= LEVELS.index(wanted)
 
 
 @dataclass(frozen=True)
@@ -328,7 +334,7 @@ def _require_services(sig: dict[str, Any], items: list[dict[str, Any]]) -> None:
     where = [("signing.level", sig["level"])] + [
         (f"identities[{i}].level", d["level"]) for i, d in enumerate(items) if "level" in d]
     for key, level in where:
-        if LEVELS.index(level) < LEVELS.index("B-T"):
+        if not at_least(level, "B-T"):
             continue
         if "tsa" not in sig:
             raise ConfigError(f"level {level} (set by {key}) needs a timestamp service: set "

@@ -49,6 +49,7 @@ from pyhanko_certvalidator.errors import (
 )
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
+from .config import at_least
 from .errors import EconnectorError, IdentityHeld, ServiceUnavailable, SignatureHeld, causes
 from .signer import Policy
 
@@ -57,7 +58,6 @@ from .signer import Policy
 logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
 logging.getLogger("pyhanko").setLevel(logging.ERROR)
 
-ORDER = ("B-B", "B-T", "B-LT", "B-LTA")
 
 # A validation context is renewed after this long at most, even when the OCSP
 # responses and CRLs it holds would stay fresh longer (a revocation is then seen
@@ -70,10 +70,6 @@ TIMESTAMP_RESERVE = 16384
 # Either usage makes a signing certificate (signer.validity refuses one with neither).
 _KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"},
                                  match_all_key_usages=False)
-
-
-def at_least(level: str, wanted: str) -> bool:
-    return ORDER.index(level) >= ORDER.index(wanted)
 
 
 class Services:
@@ -334,12 +330,8 @@ def _verdict_key(signed_data: cms.SignedData, dss: DocumentSecurityStore | None,
     """What a chain-and-revocation verdict depends on: the certificates in the signature
     and in its timestamp token, the revocation data embedded, the level."""
     h = hashlib.sha256(level.encode())
-    parts = [c.chosen.dump() for c in signed_data["certificates"]]
-    for info in signed_data["signer_infos"]:
-        for attr in info["unsigned_attrs"] or []:
-            if attr["type"].native == "signature_time_stamp_token":
-                for token in attr["values"]:
-                    parts += [c.chosen.dump() for c in token["content"]["certificates"]]
+    parts = [c.chosen.dump()
+             for c in (*signed_data["certificates"], *_tst_certs(signed_data))]
     if dss is not None:  # (references to the DSS's streams: their decoded bytes)
         parts += [ref.get_object().data for ref in (*dss.ocsps, *dss.crls)]
         parts += [c.dump() for c in dss.load_certs()]

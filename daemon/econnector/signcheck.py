@@ -17,19 +17,13 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
+from .config import LEVELS, at_least
 from .signer import read_trust_roots
 
 if TYPE_CHECKING:
     from asn1crypto import x509 as asn1_x509
 
     from .config import Config, Identity
-
-LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
-
-
-def _at_least(level: str, wanted: str) -> bool:
-    return LEVELS.index(level) >= LEVELS.index(wanted)
-
 
 def check_signing(cfg: Config, now: dt.datetime, offline: bool = False,
                   skip: Collection[str] = ()) -> tuple[list[str], list[str], list[str]]:
@@ -57,7 +51,7 @@ def check_signing(cfg: Config, now: dt.datetime, offline: bool = False,
     from asn1crypto import x509 as asn1_x509
 
     roots = [asn1_x509.Certificate.load(d) for d in roots_der]
-    if cfg.signing.tsa is not None and any(_at_least(lv, "B-T") for lv in levels):
+    if cfg.signing.tsa is not None and any(at_least(lv, "B-T") for lv in levels):
         problem = _check_tsa(cfg, roots)
         if problem:
             problems.append(problem)
@@ -136,7 +130,7 @@ def _check_status(ident: Identity, roots: list[asn1_x509.Certificate],
         return None
     leaf = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
     others = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in extra]
-    lt = _at_least(ident.level, "B-LT")
+    lt = at_least(ident.level, "B-LT")
     vc = ValidationContext(trust_roots=roots, other_certs=others, allow_fetching=True,
                            revocation_mode="hard-fail" if lt else "soft-fail", moment=now)
     key = f"identities[{ident.index}]"
