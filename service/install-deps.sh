@@ -27,6 +27,8 @@ case "${1:-python}" in
     # PKCS#11 identities: a real software token (SoftHSM2) and pkcs11-tool to fill it
     command -v softhsm2-util >/dev/null 2>&1 || need="$need softhsm2"
     command -v pkcs11-tool >/dev/null 2>&1 || need="$need opensc"
+    # invoice QR codes: decode what the signed page shows (pdftoppm is poppler-utils)
+    command -v zbarimg >/dev/null 2>&1 || need="$need zbar-tools"
     ;;
 esac
 [ -z "$need" ] && exit 0

@@ -411,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo_drop)
     s = sub.add_parser("config-schema", help="print the config's JSON Schema")
     s.set_defaults(func=cmd_config_schema)
+    from .commands import register_all
+
+    register_all(sub)
     return p
 
 

@@ -143,6 +143,7 @@ class Identity:
     unlock: str = "file"  # "file" or "manual" (the doctor runs ``econnector unlock``)
     level: str = "B-B"  # signing.level unless the identity says otherwise
     auto_lock_after: float | None = None
+    login: str | None = None  # the doctor's login in the practice software (submitted_by)
 
     @property
     def manual(self) -> bool:
@@ -200,6 +201,38 @@ class Vault:
 
 
 @dataclass(frozen=True)
+class Patients:
+    status_ttl: float  # seconds a digital status decides deliveries
+
+
+@dataclass(frozen=True)
+class InvoiceQr:
+    enabled: bool
+    page: int  # 1-based
+    x_mm: float
+    y_mm: float
+    size_mm: float
+
+
+@dataclass(frozen=True)
+class Assistants:
+    enforce: bool
+
+
+@dataclass(frozen=True)
+class Audit:
+    anchor_every: float  # seconds between anchors of the trail's head
+
+
+@dataclass(frozen=True)
+class Followup:
+    enabled: bool
+    poll_every: float
+    window_days: int
+    max_per_round: int
+
+
+@dataclass(frozen=True)
 class Retry:
     base: float
     cap: float
@@ -218,6 +251,12 @@ class Config:
     default_language: str
     log_file: str
     log_level: str
+    patients: Patients = Patients(status_ttl=3600.0)
+    invoice_qr: InvoiceQr = InvoiceQr(enabled=True, page=1, x_mm=180.0, y_mm=12.0, size_mm=20.0)
+    assistants: Assistants = Assistants(enforce=False)
+    audit: Audit = Audit(anchor_every=3600.0)
+    followup: Followup = Followup(enabled=True, poll_every=600.0, window_days=30,
+                                  max_per_round=100)
 
     def identity(self, provider_code: str) -> Identity | None:
         return next((i for i in self.identities if i.provider_code == provider_code), None)
@@ -288,6 +327,7 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
     w, lim, sig, r, log = (doc[k] for k in ("watch", "limits", "signing", "retry", "logging"))
     identities = _identities(doc["identities"], base, sig["level"])
     _require_services(sig, doc["identities"])
+    q, fu = doc["invoice_qr"], doc["followup"]
     return Config(
         path=path,
         folders=folders,
@@ -312,6 +352,13 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
         default_language=doc["receipts"]["default_language"],
         log_file=log["file"] if log["file"] == "-" else str(_resolve(base, log["file"])),
         log_level=log["level"],
+        patients=Patients(status_ttl=float(doc["patients"]["status_ttl_s"])),
+        invoice_qr=InvoiceQr(enabled=q["enabled"], page=q["page"], x_mm=float(q["x_mm"]),
+                             y_mm=float(q["y_mm"]), size_mm=float(q["size_mm"])),
+        assistants=Assistants(enforce=doc["assistants"]["enforce"]),
+        audit=Audit(anchor_every=float(doc["audit"]["anchor_every_s"])),
+        followup=Followup(enabled=fu["enabled"], poll_every=float(fu["poll_every_s"]),
+                          window_days=fu["window_days"], max_per_round=fu["max_per_round"]),
     )
 
 
@@ -433,6 +480,7 @@ def _identities(items: list[dict[str, Any]], base: Path, level: str) -> tuple[Id
                 level=d.get("level") or level,
                 auto_lock_after=(float(d["auto_lock_after_s"]) if "auto_lock_after_s" in d
                                  else None),
+                login=d.get("login"),
             )
         )
     return tuple(identities)

@@ -173,6 +173,11 @@ SCHEMA: dict[str, Any] = {
                 "properties": {
                     "provider_code": {"type": "string", "pattern": "^[0-9]{8}$"},
                     "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "login": {
+                        "type": "string", "minLength": 1, "maxLength": 100,
+                        "description": "the doctor's own login in the practice software: a "
+                                       "sidecar's submitted_by naming it is the doctor",
+                    },
                     "pkcs12": {"type": "string", "minLength": 1},
                     "pkcs11": {
                         "type": "object",
@@ -235,6 +240,74 @@ SCHEMA: dict[str, Any] = {
                 "required": ["url"],
                 "oneOf": [{"required": [k]} for k in
                           ("token_file", "token_env", "token_credential")],
+            },
+        },
+        "patients": {
+            "type": "object",
+            "default": {},
+            "additionalProperties": False,
+            "properties": {
+                "status_ttl_s": {
+                    "type": "number", "minimum": 0, "maximum": 86400, "default": 3600,
+                    "description": "how long a patient's digital status (green, blue, red) "
+                                   "asked of the vault decides deliveries before it is asked "
+                                   "again; 0 asks before every document",
+                },
+            },
+        },
+        "invoice_qr": {
+            "type": "object",
+            "default": {},
+            "additionalProperties": False,
+            "description": "the QR code placed on invoices of patients who opted in "
+                           "(docs/invoice-qr.md); positions from the page's bottom-left corner",
+            "properties": {
+                "enabled": {"type": "boolean", "default": True},
+                "page": {"type": "integer", "minimum": 1, "default": 1},
+                "x_mm": {"type": "number", "minimum": 0, "default": 180},
+                "y_mm": {"type": "number", "minimum": 0, "default": 12},
+                "size_mm": {"type": "number", "minimum": 15, "maximum": 60, "default": 20},
+            },
+        },
+        "assistants": {
+            "type": "object",
+            "default": {},
+            "additionalProperties": False,
+            "properties": {
+                "enforce": {
+                    "type": "boolean", "default": False,
+                    "description": "refuse a document whose submitted_by is neither its doctor "
+                                   "(provider code or login) nor an assistant with a valid "
+                                   "grant for that doctor (assistant-not-authorized)",
+                },
+            },
+        },
+        "audit": {
+            "type": "object",
+            "default": {},
+            "additionalProperties": False,
+            "properties": {
+                "anchor_every_s": {
+                    "type": "number", "minimum": 10, "maximum": 86400, "default": 3600,
+                    "description": "how often the audit trail's head is timestamped by "
+                                   "signing.tsa (when one is set and the trail has grown)",
+                },
+            },
+        },
+        "followup": {
+            "type": "object",
+            "default": {},
+            "additionalProperties": False,
+            "description": "asking the vault what happened to delivered documents (opened "
+                           "by the patient)",
+            "properties": {
+                "enabled": {"type": "boolean", "default": True},
+                "poll_every_s": {"type": "number", "minimum": 1, "maximum": 86400,
+                                 "default": 600},
+                "window_days": {"type": "integer", "minimum": 1, "maximum": 365,
+                                "default": 30},
+                "max_per_round": {"type": "integer", "minimum": 1, "maximum": 10000,
+                                  "default": 100},
             },
         },
         "retry": {

@@ -201,6 +201,19 @@ def policy_for(signing: Signing) -> Policy:
 
 
 @dataclass(frozen=True)
+class QrStamp:
+    """The invoice QR code (docs/invoice-qr.md), drawn on the page before signing so the
+    signature covers it; the caption is the short reference printed under it."""
+
+    payload: str
+    caption: str
+    page: int  # 1-based
+    x_mm: float  # the code's lower-left corner, from the page's lower-left corner
+    y_mm: float
+    size_mm: float
+
+
+@dataclass(frozen=True)
 class SignJob:
     provider_code: str
     src: str
@@ -213,6 +226,7 @@ class SignJob:
     expect: tuple[int | None, int | None, int | None, int | None] | None = None
     language: str = "fr"  # the document's: the visible box's words
     visible: VisibleBox | None = None  # signing.visible
+    qr: QrStamp | None = None  # invoices of patients who opted in
 
 
 @dataclass(frozen=True)

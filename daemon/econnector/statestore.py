@@ -117,6 +117,28 @@ class Receipt(TypedDict):
     fee: Fee
 
 
+class PatientStatus(TypedDict):
+    """The digital status that decided this drop (``green``, ``blue``, ``red``), when the
+    vault said so (ISO time), and whether it came from the cache."""
+
+    status: str
+    checked_at: str
+
+
+class InvoiceQr(TypedDict):
+    """The QR code on an invoice (docs/invoice-qr.md): its reference and full payload."""
+
+    reference: str
+    payload: str
+
+
+class Followup(TypedDict):
+    """What the vault last said about a delivered document (followup.py)."""
+
+    checked_at: float
+    opened_at: NotRequired[str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Drop:
     id: int
@@ -149,6 +171,12 @@ class Drop:
     finalized_at: float | None
     created_at: float
     updated_at: float
+    # Issue 12 (absent in older rows): the patient's digital status that decided the
+    # delivery, the invoice QR code placed before signing, what the vault says
+    # happened after delivery.
+    patient_status: PatientStatus | None = None
+    invoice_qr: InvoiceQr | None = None
+    followup: Followup | None = None
 
     @property
     def signed(self) -> bool:
@@ -157,7 +185,10 @@ class Drop:
 
 _COLUMNS = frozenset(Drop.__dataclass_fields__)
 CACHE_SIZE = 512  # more than the claimed drops (256 at most)
-_JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat", "sidecar_stat", "receipt")
+_JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat", "sidecar_stat", "receipt",
+              "patient_status", "invoice_qr", "followup")
+# Columns added after the first release: added to an older database when it opens.
+_ADDED_COLUMNS = ("sidecar_stat", "patient_status", "invoice_qr", "followup")
 
 
 def _row_to_drop(row: dict[str, Any]) -> Drop:
@@ -205,6 +236,7 @@ class Store:
                     "signed_archive": str, "receipt": str, "finalized_at": float,
                     "created_at": float,
                     "updated_at": float,
+                    "patient_status": str, "invoice_qr": str, "followup": str,
                 },
                 pk="id",
                 not_null={"stem", "pdf_name", "sidecar_name", "state", "attempts",
@@ -222,9 +254,15 @@ class Store:
             )
             self.db.table("transitions").create_index(["drop_id"])
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        elif "sidecar_stat" not in self.db.table("drops").columns_dict:
-            # v0.1 databases: the sidecar's identity was not recorded at claim.
-            self.db.execute("ALTER TABLE drops ADD COLUMN sidecar_stat TEXT")
+        else:
+            # Older databases: v0.1 did not record the sidecar's identity at claim;
+            # issue 12 added the patient's status, the invoice QR and the follow-up.
+            have = self.db.table("drops").columns_dict
+            for col in _ADDED_COLUMNS:
+                if col not in have:
+                    self.db.execute(f"ALTER TABLE drops ADD COLUMN {col} TEXT")
+        self.db.execute("CREATE TABLE IF NOT EXISTS patient_status (matricule TEXT PRIMARY KEY,"
+                        " status TEXT NOT NULL, checked_at REAL NOT NULL)")
 
     # -- writes ------------------------------------------------------------
     # The hot paths use plain SQL on the connection: sqlite-utils' Table.get and
@@ -371,6 +409,46 @@ class Store:
             r[0]: r[1]
             for r in self.db.execute("SELECT state, COUNT(*) FROM drops GROUP BY state")
         }
+
+    def followup_due(self, delivered_after: str, checked_before: float,
+                     limit: int) -> list[Drop]:
+        """Delivered drops since ``delivered_after`` (ISO, like ``delivered_at``) the
+        patient has not opened yet, last asked about before ``checked_before`` (never
+        asked first, then the longest ago)."""
+        return list(self._query(
+            "state = ? AND delivered_at >= ? AND delivery IS NOT NULL"
+            " AND json_extract(coalesce(followup, '{}'), '$.opened_at') IS NULL"
+            " AND coalesce(json_extract(followup, '$.checked_at'), 0) < ?",
+            [State.DELIVERED.value, delivered_after, checked_before],
+            order="coalesce(json_extract(followup, '$.checked_at'), 0), delivered_at DESC",
+            limit=limit))
+
+    def set_followup(self, drop_id: int, followup: Followup) -> Drop:
+        """Record what the vault said about a delivered drop (no state change, no
+        ``updated_at`` change: the document's own history is unchanged)."""
+        before = self.get(drop_id)
+        with self.conn:
+            self.conn.execute("UPDATE drops SET followup = ? WHERE id = ?",
+                              [json.dumps(followup, sort_keys=True), drop_id])
+        return self._remember(dataclasses.replace(before, followup=followup))
+
+    def opened_count(self) -> int:
+        """Delivered documents the patient has opened (for ``econnector status``)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM drops WHERE json_extract(followup, '$.opened_at')"
+            " IS NOT NULL").fetchone()
+        return int(row[0])
+
+    # -- the patients' digital status (a cache of the vault's answers) ---------
+    def cached_status(self, matricule: str) -> tuple[str, float] | None:
+        row = self.conn.execute("SELECT status, checked_at FROM patient_status"
+                                " WHERE matricule = ?", [matricule]).fetchone()
+        return (str(row[0]), float(row[1])) if row is not None else None
+
+    def cache_status(self, matricule: str, status: str, checked_at: float) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO patient_status (matricule, status,"
+                              " checked_at) VALUES (?, ?, ?)", [matricule, status, checked_at])
 
     def history(self, drop_id: int) -> list[dict[str, Any]]:
         rows = self.conn.execute(

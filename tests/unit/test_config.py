@@ -199,6 +199,7 @@ DERIVED = {
     "identities[].passphrase_credential": "exactly one of the three secret sources "
                                           "(unlock: file)",
     "identities[].pkcs12": "exactly one of pkcs12 and pkcs11",
+    "identities[].login": "absent: only the provider code names the doctor in submitted_by",
     "identities[].pkcs11": "exactly one of pkcs12 and pkcs11",
     "identities[].pkcs11.key_label": "exactly one of key_label and key_id",
     "identities[].pkcs11.key_id": "exactly one of key_label and key_id",
@@ -245,6 +246,18 @@ LOADED: dict[str, Callable[[config.Config], object]] = {
     "receipts.default_language": lambda c: c.default_language,
     "logging.file": lambda c: c.log_file,
     "logging.level": lambda c: c.log_level,
+    "patients.status_ttl_s": lambda c: c.patients.status_ttl,
+    "invoice_qr.enabled": lambda c: c.invoice_qr.enabled,
+    "invoice_qr.page": lambda c: c.invoice_qr.page,
+    "invoice_qr.x_mm": lambda c: c.invoice_qr.x_mm,
+    "invoice_qr.y_mm": lambda c: c.invoice_qr.y_mm,
+    "invoice_qr.size_mm": lambda c: c.invoice_qr.size_mm,
+    "assistants.enforce": lambda c: c.assistants.enforce,
+    "audit.anchor_every_s": lambda c: c.audit.anchor_every,
+    "followup.enabled": lambda c: c.followup.enabled,
+    "followup.poll_every_s": lambda c: c.followup.poll_every,
+    "followup.window_days": lambda c: c.followup.window_days,
+    "followup.max_per_round": lambda c: c.followup.max_per_round,
 }
 
 

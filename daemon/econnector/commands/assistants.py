@@ -1,0 +1,9 @@
+"""(being written)"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add this module's subcommand(s)."""
