@@ -354,6 +354,26 @@ class VaultClient:
             raise VaultUnavailable("vault-unavailable", detail="malformed digital status")
         return str(status)
 
+    async def document(self, vault_document_id: str) -> dict[str, Any]:
+        """``GET /v1/documents/{id}``: what the vault holds (and, when the vault says so,
+        ``opened_at``: when the patient first opened it)."""
+        return await self._get_json(f"/v1/documents/{quote(vault_document_id, safe='')}")
+
+    async def billing_activity(self, quarter: str, provider_code: str) -> dict[str, Any]:
+        """``GET /v1/billing/activity``: the fee records of one provider in one quarter."""
+        return await self._get_json("/v1/billing/activity",
+                                    {"quarter": quarter, "provider_code": provider_code})
+
+    async def _get_json(self, path: str, params: dict[str, str] | None = None
+                        ) -> dict[str, Any]:
+        response = await self._send(self._client.build_request("GET", path, params=params))
+        if response.status_code != 200:
+            self._raise_for(response)
+        body = self._json(response)
+        if not isinstance(body, dict):
+            raise VaultUnavailable("vault-unavailable", detail=f"malformed answer to {path}")
+        return body
+
     async def health(self) -> dict[str, Any]:
         response = await self._send(self._client.build_request("GET", "/v1/health"))
         if response.status_code != 200:
