@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -51,6 +52,8 @@ class SignerInfo:
     # Neither digitalSignature nor nonRepudiation (contentCommitment) in a key usage
     # extension: a certificate for encryption or authentication, not for signing.
     wrong_key_usage: str = ""  # the usages it has, when wrong
+    # The certificate's SHA-256 fingerprint (hex): what an assistant's grant is pinned to.
+    cert_sha256: str = ""
 
 
 EXPIRY_WARNING_DAYS = 30
@@ -111,6 +114,7 @@ def describe(provider_code: str, cert: x509.Certificate) -> SignerInfo:
         not_after=cert.not_valid_after_utc.isoformat(),
         not_before=cert.not_valid_before_utc.isoformat(),
         wrong_key_usage=_wrong_key_usage(cert),
+        cert_sha256=cert.fingerprint(hashes.SHA256()).hex(),
     )
 
 
