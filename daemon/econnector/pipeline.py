@@ -30,7 +30,7 @@ from typing import Any
 
 import structlog
 
-from . import filemodes, names, readiness, safeopen
+from . import contract, filemodes, names, readiness, safeopen
 from .actions import Do, Reason, hold_kind, next_action
 from .blockers import Blockers
 from .config import Config
@@ -43,6 +43,8 @@ from .identities import WAITING_FOR_DOCTOR, Absent, Identities, Locked, Outcome,
 from .inbox import InboxWriter
 from .intake import Claim, Intake, Refuse, Rescan, StemFiles, Wait, contract_name, probe_pairs
 from .listeners import Listeners, TransitionListener
+from .patients import PatientStatuses
+from .queries import QueryDesk
 from .receive import Receiver
 from .recovery import clean_temp, creatable, rebuild_from_inbox, release_signature_holds
 from .schedule import DueQueue
@@ -133,6 +135,10 @@ class Pipeline:
                                  retry_base=cfg.retry.base, retry_cap=cfg.retry.cap,
                                  storage_retry=cfg.watch.rescan_interval, clock=self.clock,
                                  rng=self.rng, pause_storage=self.blockers.pause_storage)
+        self.patients = PatientStatuses(self.store, lambda: self.vault_creds.client,
+                                        cfg.patients.status_ttl, self.clock)
+        self.queries: QueryDesk | None = QueryDesk(cfg, self.patients, clock=self.clock,
+                                                   mono=self.mono)
         self.finisher = Finisher(self.store, self.inbox, f.archive, signed_path=path,
                                  clock=self.clock, release=self._release_stem)
 
@@ -429,6 +435,11 @@ class Pipeline:
         listing = await self._list_outbox()
         if listing is None:
             return
+        queries = [e for e in listing if e.tag.kind is contract.Kind.QUERY]
+        if queries:
+            listing = [e for e in listing if e.tag.kind is not contract.Kind.QUERY]
+        if self.queries is not None and (queries or self.queries.pending()):
+            await self.queries.handle(queries, now_m)
         groups = self.intake.group(listing, now_m)
         # Nothing is taken while no answer could be written (disk full, inbox away).
         todo = [(key, g) for key, g in sorted(groups.items())

@@ -18,6 +18,7 @@ Format = Literal["yaml", "json"]
 class Kind(enum.Enum):
     PDF = "pdf"
     SIDECAR = "sidecar"
+    QUERY = "query"  # <stem>.query.yaml|.yml|.json: a question, answered in the inbox
     IGNORED = "ignored"
 
 
@@ -45,6 +46,7 @@ _BY_EXT: dict[str, tuple[Kind, Format | None]] = {
     "yml": (Kind.SIDECAR, "yaml"),
     "json": (Kind.SIDECAR, "json"),
 }
+QUERY_SUFFIX: Final = ".query"
 _TEMP_PREFIXES = (".", "~$")
 _TEMP_SUFFIXES = (".tmp", ".part")
 
@@ -75,4 +77,7 @@ def classify(name: str) -> Name:
     ):
         return Name(Kind.IGNORED, stem, ext, False, None)
     kind, fmt = _BY_EXT[ext]
+    if kind is Kind.SIDECAR and stem[-6:].lower() == QUERY_SUFFIX and len(stem) > 6:
+        # A query, not a sidecar (a document's stem may not end in ".query").
+        kind, stem = Kind.QUERY, stem[:-6]
     return Name(kind, stem, ext, _STEM.fullmatch(stem) is not None, fmt)

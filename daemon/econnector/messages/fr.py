@@ -145,6 +145,18 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
         "Vérifiez le médecin choisi dans le logiciel du cabinet, ou demandez au service "
         "informatique d'ajouter la clé de signature de ce médecin à econnector.",
     ),
+    "assistant-not-authorized": (
+        "« {value} » n'est pas autorisé à envoyer des documents pour le médecin {provider} : {detail}.",
+        "Envoyez le document sous l'identifiant du médecin lui-même, ou demandez au médecin d'enregistrer cet assistant (econnector assistant add), puis envoyez-le à nouveau.",
+    ),
+    "query-syntax": (
+        'Le fichier de question ne peut pas être lu comme {format} : {detail}',
+        "Posez la question à nouveau ; si cela se reproduit, prévenez l'éditeur du logiciel.",
+    ),
+    "query-unsupported": (
+        'Le fichier de question demande « {value} », à quoi econnector ne répond pas.',
+        "Prévenez l'éditeur du logiciel : le contrat de dossiers liste les questions auxquelles econnector répond (query: patient-status).",
+    ),
     "invoice-missing": (
         "Le document est une facture, mais son montant, sa devise et son état de "
         "paiement manquent.",
