@@ -150,15 +150,19 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
     ),
     "assistant-not-authorized": (
         '„{value}“ darf keine Dokumente für Arzt {provider} senden: {detail}.',
-        'Senden Sie das Dokument unter der eigenen Anmeldung des Arztes, oder bitten Sie den Arzt, diese Assistenz zu registrieren (econnector assistant add), und senden Sie es erneut.',
+        'Senden Sie das Dokument unter der eigenen Anmeldung des Arztes, oder bitten Sie den '
+        'Arzt, diese Assistenz zu registrieren (econnector assistant add), und senden Sie es '
+        'erneut.',
     ),
     "query-syntax": (
         'Die Anfragedatei kann nicht als {format} gelesen werden: {detail}',
-        'Stellen Sie die Anfrage erneut; wenn dies wieder passiert, informieren Sie den Softwarehersteller.',
+        'Stellen Sie die Anfrage erneut; wenn dies wieder passiert, informieren Sie den '
+        'Softwarehersteller.',
     ),
     "query-unsupported": (
         'Die Anfragedatei fragt „{value}“, worauf econnector nicht antwortet.',
-        'Informieren Sie den Softwarehersteller: Der Ordnervertrag listet die Fragen, die econnector beantwortet (query: patient-status).',
+        'Informieren Sie den Softwarehersteller: Der Ordnervertrag listet die Fragen, die '
+        'econnector beantwortet (query: patient-status).',
     ),
     "invoice-missing": (
         "Das Dokument ist eine Rechnung, aber Betrag, Währung und Zahlungsstatus fehlen.",

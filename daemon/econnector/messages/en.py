@@ -144,7 +144,8 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
     ),
     "assistant-not-authorized": (
         "'{value}' may not send documents for doctor {provider}: {detail}.",
-        "Send the document under the doctor's own login, or ask the doctor to register this assistant (econnector assistant add) and send it again.",
+        "Send the document under the doctor's own login, or ask the doctor to register this "
+        'assistant (econnector assistant add) and send it again.',
     ),
     "query-syntax": (
         'The query file cannot be read as {format}: {detail}',
@@ -152,7 +153,8 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
     ),
     "query-unsupported": (
         "The query file asks '{value}', which econnector does not answer.",
-        'Tell the software vendor: the folder contract lists the questions econnector answers (query: patient-status).',
+        'Tell the software vendor: the folder contract lists the questions econnector answers'
+        ' (query: patient-status).',
     ),
     "invoice-missing": (
         "The document is an invoice, but its amount, currency and payment status are "

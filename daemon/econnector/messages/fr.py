@@ -146,8 +146,10 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
         "informatique d'ajouter la clé de signature de ce médecin à econnector.",
     ),
     "assistant-not-authorized": (
-        "« {value} » n'est pas autorisé à envoyer des documents pour le médecin {provider} : {detail}.",
-        "Envoyez le document sous l'identifiant du médecin lui-même, ou demandez au médecin d'enregistrer cet assistant (econnector assistant add), puis envoyez-le à nouveau.",
+        "« {value} » n'est pas autorisé à envoyer des documents pour le médecin {provider} : "
+        '{detail}.',
+        "Envoyez le document sous l'identifiant du médecin lui-même, ou demandez au médecin "
+        "d'enregistrer cet assistant (econnector assistant add), puis envoyez-le à nouveau.",
     ),
     "query-syntax": (
         'Le fichier de question ne peut pas être lu comme {format} : {detail}',
@@ -155,7 +157,8 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
     ),
     "query-unsupported": (
         'Le fichier de question demande « {value} », à quoi econnector ne répond pas.',
-        "Prévenez l'éditeur du logiciel : le contrat de dossiers liste les questions auxquelles econnector répond (query: patient-status).",
+        "Prévenez l'éditeur du logiciel : le contrat de dossiers liste les questions "
+        'auxquelles econnector répond (query: patient-status).',
     ),
     "invoice-missing": (
         "Le document est une facture, mais son montant, sa devise et son état de "
