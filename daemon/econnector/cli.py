@@ -167,6 +167,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = Store(db)
     try:
         counts = store.counts()
+        opened = store.opened_count()
         rows = store.latest(args.limit)
         waiting = store.waiting(args.limit)
     finally:
@@ -176,6 +177,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps({
             "daemon": {**daemon, "running": pid is not None, "pid": pid},
             "counts": counts,
+            "opened": opened,
             "waiting": [doc_json(d) for d in waiting],
             "documents": [doc_json(d) for d in rows],
         }, indent=2))
@@ -183,7 +185,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     lang = args.lang or cfg.default_language
     now = dt.datetime.now(dt.UTC)
     for line in [*health_lines(daemon, pid, lang, now),
-                 *document_lines(counts, waiting, rows, lang)]:
+                 *document_lines(counts, waiting, rows, lang, opened)]:
         print(line)
     return 0
 

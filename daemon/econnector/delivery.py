@@ -14,15 +14,25 @@ import asyncio
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from .crashpoints import reached
 from .drops import Drops
-from .errors import FileBusy, PatientOptedOut, Rejected, SignatureHeld, Transient, VaultHeld
+from .errors import (
+    EconnectorError,
+    FileBusy,
+    PatientOptedOut,
+    Rejected,
+    SignatureHeld,
+    Transient,
+    VaultHeld,
+)
+from .patients import PatientStatuses
 from .receipts import iso
 from .states import Event
-from .statestore import Delivery, Drop, Store
+from .statestore import Delivery, Drop, PatientStatus, Store
 from .statusfiles import StatusFiles
 from .vault_client import VaultClient, idempotency_key
 from .vault_gate import GateState, VaultGate, Wake
@@ -36,7 +46,8 @@ class Deliverer:
     def __init__(self, vault: VaultClient, gate: VaultGate, drops: Drops, store: Store,
                  status: StatusFiles, *, concurrency: int, signed_path: Callable[[Drop], Path],
                  clock: Callable[[], float], rng: random.Random,
-                 gate_changed: Callable[[], None], schedule: Callable[[Wake], None]) -> None:
+                 gate_changed: Callable[[], None], schedule: Callable[[Wake], None],
+                 patients: PatientStatuses | None = None) -> None:
         self.vault = vault  # replaced when IT replaces the CA bundle
         self.gate, self.drops, self.store, self.status = gate, drops, store, status
         self.sem = asyncio.Semaphore(concurrency)
@@ -44,6 +55,7 @@ class Deliverer:
         self.clock, self.rng = clock, rng
         self.gate_changed = gate_changed  # the health file shows the gate
         self.schedule = schedule  # make the documents the gate names due
+        self.patients = patients  # the digital status that decides a delivery
 
     async def deliver(self, d: Drop) -> Drop:
         """Upload the signed bytes (state ``delivering``, admitted by the gate)."""
@@ -53,6 +65,13 @@ class Deliverer:
         # hash of the original (the signed file's own hash is in the upload).
         metadata = {k: v for k, v in d.meta.items() if k != "schema"}
         metadata["original_sha256"] = d.original_sha256
+        if d.invoice_qr is not None:
+            metadata["x-invoice-qr-reference"] = d.invoice_qr["reference"]
+        status = await self._status(d)
+        if status is not None and status["status"] == "red":
+            # Opted out (a status no older than patients.status_ttl_s): signed, not
+            # sent, not billed; staff hand over the printed copy.
+            return self.drops.opted_out(d, patient_status=status)
         key = idempotency_key(d.provider_code, d.document_id)
         later = self.status.while_uploading(d.id)
         try:
@@ -66,8 +85,13 @@ class Deliverer:
         except VaultHeld as e:
             return self._refused_us(d, e)
         except PatientOptedOut:
+            # The status turned red since it was cached: keep the vault's word.
             self._answered()
-            return self.drops.opted_out(d)
+            now = self.clock()
+            if self.patients is not None:
+                self.patients.record(d.meta["patient"]["matricule"], "red", now)
+            return self.drops.opted_out(d, patient_status={"status": "red",
+                                                           "checked_at": iso(now)})
         except SignatureHeld as e:  # the vault checked our signature and refused it
             self._answered()
             return self.drops.hold(d, e)
@@ -86,11 +110,25 @@ class Deliverer:
         }
         if res.sha256 != d.signed_sha256:
             log.error("vault-hash-mismatch", drop=d.id)
+        extra: dict[str, Any] = {"patient_status": status} if status is not None else {}
         d = self.drops.transition(d, Event.CONFIRMED, delivery=delivery,
                                   attempts=d.attempts + 1, delivered_at=iso(self.clock()),
-                                  reason=None, message="")
+                                  reason=None, message="", **extra)
         reached("after-confirmed-commit")
         return d
+
+    async def _status(self, d: Drop) -> PatientStatus | None:
+        """The patient's digital status for this delivery, or None when it cannot be
+        asked now: then the upload itself decides (the vault refuses a red patient's
+        document with 422 patient-opted-out, which ends the same way)."""
+        if self.patients is None or d.meta is None:
+            return None
+        try:
+            st = await self.patients.status(d.meta["patient"]["matricule"])
+        except EconnectorError as e:
+            log.info("patient-status-unavailable", drop=d.id, code=e.code)
+            return None
+        return {"status": st.status, "checked_at": iso(st.checked_at)}
 
     def _outage(self, d: Drop, e: Transient) -> Drop:
         """The vault is down or overloaded: wait for the gate's next probe."""

@@ -108,13 +108,14 @@ class Drops:
             receipt=first.receipt,
         )
 
-    def opted_out(self, d: Drop) -> Drop:
+    def opted_out(self, d: Drop, **fields: Any) -> Drop:
         """The patient opted out of the vault: final, and not an error (there is nothing
         to correct, and resending could never succeed). Nothing was stored or billed;
         staff print the signed PDF, which goes to the inbox, and hand it over."""
         e = PatientOptedOut("patient-opted-out", signed=f"{d.stem}.signed.pdf")
         log.info("patient-opted-out", drop=d.id, stem=names.ref(d.stem))
         d = self.transition(d, Event.OPTED_OUT, reason=e.code,
-                            message=self.text(e.code, e.params, d), attempts=d.attempts + 1)
+                            message=self.text(e.code, e.params, d), attempts=d.attempts + 1,
+                            **fields)
         reached("after-opted-out-commit")
         return d

@@ -123,20 +123,20 @@ class Pipeline:
         self.drops = Drops(self.store, self.listeners, self.due, clock=self.clock,
                            default_language=cfg.default_language, retry_base=cfg.retry.base,
                            retry_cap=cfg.retry.cap, rng=self.rng)
+        self.patients = PatientStatuses(self.store, lambda: self.vault_creds.client,
+                                        cfg.patients.status_ttl, self.clock)
         self.receiver = Receiver(cfg, self.store, self.drops, self.ids, self.pool, self.due,
                                  signed_path=path, check_validity=self.check_validity,
-                                 clock=self.clock)
+                                 clock=self.clock, patients=self.patients)
         self.deliverer = Deliverer(self.vault_creds.client, self.gate, self.drops, self.store,
                                    self.status, concurrency=cfg.vault.concurrency,
                                    signed_path=path, clock=self.clock, rng=self.rng,
                                    gate_changed=self.blockers.write_health,
-                                   schedule=self._schedule)
+                                   schedule=self._schedule, patients=self.patients)
         self.failures = Failures(self.store, self.drops, self.status, self.due,
                                  retry_base=cfg.retry.base, retry_cap=cfg.retry.cap,
                                  storage_retry=cfg.watch.rescan_interval, clock=self.clock,
                                  rng=self.rng, pause_storage=self.blockers.pause_storage)
-        self.patients = PatientStatuses(self.store, lambda: self.vault_creds.client,
-                                        cfg.patients.status_ttl, self.clock)
         self.queries: QueryDesk | None = QueryDesk(cfg, self.patients, clock=self.clock,
                                                    mono=self.mono)
         self.finisher = Finisher(self.store, self.inbox, f.archive, signed_path=path,

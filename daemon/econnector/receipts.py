@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from . import matricule
 from .errors import render
 from .messages import STATE_TEXTS
+from .messages.patient_status import meaning
 from .states import State
 
 if TYPE_CHECKING:
-    from .statestore import Delivery, Drop, Meta, Receipt, Signature
+    from .statestore import Delivery, Drop, InvoiceQr, Meta, PatientStatus, Receipt, Signature
 
 
 def iso(ts: float) -> str:
@@ -72,6 +73,7 @@ LABELS = {
         "error_code": "Code", "error_field": "Champ", "error_fix": "Comment corriger",
         "error_files": "Fichiers", "error_kept": "L'original est conservé dans le dossier failed/.",
         "rejected_at": "Refusé le",
+        "patient_status": "Statut numérique du patient", "invoice_qr": "Référence du code QR",
     },
     "de": {
         "title": "Zustellbestätigung - Dokument signiert und im Patientensafe hinterlegt",
@@ -92,6 +94,7 @@ LABELS = {
         "error_code": "Code", "error_field": "Feld", "error_fix": "So beheben Sie es",
         "error_files": "Dateien", "error_kept": "Das Original bleibt im Ordner failed/ erhalten.",
         "rejected_at": "Abgelehnt am",
+        "patient_status": "Digitaler Status des Patienten", "invoice_qr": "Referenz des QR-Codes",
     },
     "en": {
         "title": "Delivery receipt - document signed and placed in the patient's vault",
@@ -112,6 +115,7 @@ LABELS = {
         "error_code": "Code", "error_field": "Field", "error_fix": "How to fix it",
         "error_files": "Files", "error_kept": "The original is kept in the failed/ folder.",
         "rejected_at": "Refused at",
+        "patient_status": "Patient's digital status", "invoice_qr": "QR code reference",
     },
 }
 
@@ -228,7 +232,7 @@ def drop_status_doc(d: Drop, *, final: bool, default_language: str) -> dict[str,
     if d.state is State.DELIVERED and d.finalized_at is None and not final:
         state = "delivering"
     message = d.message or state_message(state, d.language or default_language)
-    return status_doc(
+    doc = status_doc(
         document_id=d.document_id, stem=d.stem, state=state, updated_at=iso(d.updated_at),
         attempts=d.attempts,
         reason=d.reason if d.state in _WITH_REASON else None,
@@ -236,6 +240,12 @@ def drop_status_doc(d: Drop, *, final: bool, default_language: str) -> dict[str,
         if d.state is State.WAITING_RETRY and d.next_attempt_at else None,
         message=message,
     )
+    if d.patient_status is not None and state in ("delivered", "patient-opted-out"):
+        doc["patient_status"] = d.patient_status["status"]
+    if d.followup is not None and d.followup.get("opened_at"):
+        # What happened after delivery (followup.py): the patient opened it.
+        doc["opened_at"] = d.followup["opened_at"]
+    return doc
 
 
 def opted_out_doc(d: Drop, *, decided_at: str, language: str) -> dict[str, Any]:
@@ -247,6 +257,10 @@ def opted_out_doc(d: Drop, *, decided_at: str, language: str) -> dict[str, Any]:
         "schema": OPTED_OUT_SCHEMA, "document_id": d.document_id, "state": "patient-opted-out",
         "code": "patient-opted-out", "message": message, "hint": hint, "signed_file": signed,
         "signature": d.signature, "signed_sha256": d.signed_sha256, "decided_at": decided_at,
+        # The outcome, for software that does not know the state names: not sent, not
+        # billed (docs/folder-contract.md).
+        "outcome": "not-sent",
+        "patient_status": d.patient_status,
     }
 
 
@@ -263,9 +277,12 @@ def receipt_doc(
     delivered_at: str,
     original_sha256: str,
     signed_sha256: str,
+    patient_status: PatientStatus | None = None,
+    invoice_qr: InvoiceQr | None = None,
+    submitted_by_name: str | None = None,
 ) -> Receipt:
     patient = meta["patient"]
-    return {
+    receipt: Receipt = {
         "schema": RECEIPT_SCHEMA,
         "document_id": meta["document_id"],
         "type": meta["type"],
@@ -283,6 +300,13 @@ def receipt_doc(
         "signed_sha256": signed_sha256,
         "fee": {"amount": delivery["fee_amount"], "currency": delivery["fee_currency"]},
     }
+    if patient_status is not None:
+        receipt["patient_status"] = patient_status
+    if invoice_qr is not None:
+        receipt["invoice_qr"] = invoice_qr
+    if submitted_by_name:
+        receipt["submitted_by_name"] = submitted_by_name
+    return receipt
 
 
 def check_text(validation: dict[str, Any], lang: str) -> str:
@@ -300,6 +324,14 @@ def check_text(validation: dict[str, Any], lang: str) -> str:
     return "; ".join(parts)
 
 
+def _sender(receipt: Receipt) -> str:
+    """Who sent it: the login, with the assistant's name when a grant gave one."""
+    login, name = receipt.get("submitted_by"), receipt.get("submitted_by_name")
+    if not login:
+        return "-"
+    return f"{name} ({login})" if name else login
+
+
 def receipt_text(receipt: Receipt, language: str) -> str:
     lang = language if language in LABELS else "en"
     L, T = LABELS[lang], TYPE_NAMES[lang]
@@ -308,9 +340,13 @@ def receipt_text(receipt: Receipt, language: str) -> str:
         (L["document_id"], receipt["document_id"]),
         (L["type"], T.get(receipt["type"], receipt["type"])),
         (L["provider_code"], receipt["provider_code"]),
-        (L["submitted_by"], receipt.get("submitted_by") or "-"),
+        (L["submitted_by"], _sender(receipt)),
         (L["patient"], receipt["patient"]["matricule_masked"]),
         (L["insurer"], receipt["patient"]["insurer"]),
+        *([(L["patient_status"], meaning(receipt["patient_status"]["status"], lang))]
+          if receipt.get("patient_status") else []),
+        *([(L["invoice_qr"], receipt["invoice_qr"]["reference"])]
+          if receipt.get("invoice_qr") else []),
         (L["vault_document_id"], receipt["vault_document_id"]),
         (L["signed_at"], local_time(receipt["signed_at"], lang)),
         (L["delivered_at"], local_time(receipt["delivered_at"], lang)),

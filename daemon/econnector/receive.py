@@ -22,11 +22,12 @@ from typing import Any
 
 import structlog
 
-from . import contract, fsio, safeopen
+from . import contract, fsio, invoiceqr, safeopen
 from .config import Config
 from .crashpoints import reached
 from .drops import Drops
 from .errors import (
+    EconnectorError,
     FileBusy,
     IdentityHeld,
     PdfError,
@@ -35,19 +36,22 @@ from .errors import (
     SignatureHeld,
 )
 from .identities import IDENTITY_HOLDS, Identities
+from .patients import OPTED_IN, PatientStatuses
 from .receipts import iso
 from .schedule import DueQueue
 from .signer import (
     DIGEST,
     SIGNATURE_LEVEL,
     SUBFILTER,
+    QrStamp,
     SigningPool,
     SignJob,
     SignOutcome,
     read_check,
 )
 from .states import Event, State
-from .statestore import Drop, FileStat, Signature, Store
+from .statestore import Drop, FileStat, InvoiceQr, PatientStatus, Signature, Store
+from .vault_client import idempotency_key
 
 log = structlog.get_logger("econnector.receive")
 
@@ -60,13 +64,15 @@ class Receiver:
 
     def __init__(self, cfg: Config, store: Store, drops: Drops, ids: Identities,
                  pool: SigningPool, due: DueQueue, *, signed_path: Callable[[Drop], Path],
-                 check_validity: Callable[[], None], clock: Callable[[], float]) -> None:
+                 check_validity: Callable[[], None], clock: Callable[[], float],
+                 patients: PatientStatuses | None = None) -> None:
         self.cfg = cfg
         self.outbox = cfg.folders.outbox
         self.store, self.drops, self.ids, self.pool, self.due = store, drops, ids, pool, due
         self.signed_path = signed_path
         self.check_validity = check_validity  # judge certificates again (now)
         self.clock = clock
+        self.patients = patients  # None: no QR codes (unit tests without a vault)
         self.sign_sem = asyncio.Semaphore(cfg.signing.workers * 2)
 
         self.signing_in_flight = 0
@@ -173,6 +179,9 @@ class Receiver:
         held = self.ids.hold_for(pc)
         if held is not None:
             return self.drops.hold(d, held)
+        qr = await self._qr(d)
+        if isinstance(qr, Drop):
+            return qr
         job = SignJob(
             provider_code=pc, src=str(self.outbox / d.pdf_name), dst=str(dst),
             max_pages=self.cfg.limits.max_pages,
@@ -181,6 +190,7 @@ class Receiver:
             expect=_expect(d.pdf_stat),
             language=d.language or self.cfg.default_language,
             visible=self.cfg.signing.visible,
+            qr=qr,
         )
         async with self.sign_sem:
             self.signing_in_flight += 1
@@ -200,6 +210,30 @@ class Receiver:
         reached("after-sign-before-commit")
         self.ids.used(pc, self.clock())
         return out.sha256, out.signed_at.replace("+00:00", "Z")
+
+    async def _qr(self, d: Drop) -> QrStamp | Drop | None:
+        """The QR code of an invoice whose patient opted in (green, blue); None for
+        any other document; the drop itself when the status cannot be asked now (it
+        waits: whether the code goes on the page must be known before signing)."""
+        q, meta = self.cfg.invoice_qr, d.meta
+        if (not q.enabled or self.patients is None or meta is None
+                or meta.get("type") != "invoice" or "invoice" not in meta):
+            return None
+        try:
+            st = await self.patients.status(meta["patient"]["matricule"])
+        except EconnectorError as e:
+            log.warning("patient-status-unavailable", drop=d.id, code=e.code)
+            return self.drops.retry_later(d, e)
+        status: PatientStatus = {"status": st.status, "checked_at": iso(st.checked_at)}
+        if st.status not in OPTED_IN:
+            self.store.update(d.id, self.clock(), patient_status=status, invoice_qr=None)
+            return None
+        reference, payload = invoiceqr.from_meta(
+            meta, idempotency_key(d.provider_code or "", d.document_id or ""))
+        code: InvoiceQr = {"reference": reference, "payload": payload}
+        self.store.update(d.id, self.clock(), patient_status=status, invoice_qr=code)
+        return QrStamp(payload=payload, caption=reference, page=q.page, x_mm=q.x_mm,
+                       y_mm=q.y_mm, size_mm=q.size_mm)
 
     def _not_signed(self, d: Drop, pc: str, out: SignOutcome) -> Drop:
         """A worker's failed outcome: the document waits (a service, the identity, our

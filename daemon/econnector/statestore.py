@@ -99,6 +99,21 @@ class MaskedPatient(TypedDict):
     insurer: str
 
 
+class PatientStatus(TypedDict):
+    """The digital status that decided this drop (``green``, ``blue``, ``red``), when the
+    vault said so (ISO time), and whether it came from the cache."""
+
+    status: str
+    checked_at: str
+
+
+class InvoiceQr(TypedDict):
+    """The QR code on an invoice (docs/invoice-qr.md): its reference and full payload."""
+
+    reference: str
+    payload: str
+
+
 class Receipt(TypedDict):
     """``<stem>.receipt.json`` (receipts.receipt_doc), kept to write it again."""
 
@@ -115,21 +130,11 @@ class Receipt(TypedDict):
     original_sha256: str
     signed_sha256: str
     fee: Fee
-
-
-class PatientStatus(TypedDict):
-    """The digital status that decided this drop (``green``, ``blue``, ``red``), when the
-    vault said so (ISO time), and whether it came from the cache."""
-
-    status: str
-    checked_at: str
-
-
-class InvoiceQr(TypedDict):
-    """The QR code on an invoice (docs/invoice-qr.md): its reference and full payload."""
-
-    reference: str
-    payload: str
+    # Issue 12: the status that decided the delivery, the invoice's QR code, the
+    # assistant's name from their grant.
+    patient_status: NotRequired[PatientStatus]
+    invoice_qr: NotRequired[InvoiceQr]
+    submitted_by_name: NotRequired[str]
 
 
 class Followup(TypedDict):

@@ -22,7 +22,8 @@ def doc_json(d: Any) -> dict[str, Any]:
     return {"id": d.id, "file": d.stem, "document_id": d.document_id, "state": d.state.value,
             "reason": d.reason, "attempts": d.attempts, "updated_at": _iso(d.updated_at),
             "next_attempt_at": _iso(d.next_attempt_at),
-            "vault_document_id": (d.delivery or {}).get("vault_document_id")}
+            "vault_document_id": (d.delivery or {}).get("vault_document_id"),
+            "opened_at": (d.followup or {}).get("opened_at")}
 
 
 def _say(key: str, lang: str, **params: Any) -> str:
@@ -115,7 +116,7 @@ def health_lines(health: dict[str, Any], pid: int | None, lang: str = "en",
 
 
 def document_lines(counts: dict[str, int], waiting: list[Any], rows: list[Any],
-                   lang: str) -> list[str]:
+                   lang: str, opened: int | None = None) -> list[str]:
     """The documents part of ``status`` in ``lang``: counts by state (in the order a
     document goes through them), what waits and why, the latest. Stems, document
     numbers and codes as they are. Pure."""
@@ -126,6 +127,8 @@ def document_lines(counts: dict[str, int], waiting: list[Any], rows: list[Any],
     by_state = sorted(counts.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
     out = [_say("counts", lang, counts=", ".join(f"{names.get(k, k)} {v}" for k, v in by_state)
                 or _say("none-yet", lang))]
+    if opened is not None and counts.get("delivered"):
+        out.append(_say("opened", lang, count=opened))
     if waiting:
         out.append(_say("waiting", lang))
         for d in waiting:
@@ -139,5 +142,10 @@ def document_lines(counts: dict[str, int], waiting: list[Any], rows: list[Any],
     for d in rows:
         out.append(f"  {_when(_iso(d.updated_at), lang)}  "
                    f"{names.get(d.state.value, d.state.value):<{width}} {d.stem:<40} "
-                   f"{d.document_id or '-':<20} {d.reason or ''}".rstrip())
+                   f"{d.document_id or '-':<20} {d.reason or _opened(d, lang)}".rstrip())
     return out
+
+
+def _opened(d: Any, lang: str) -> str:
+    at = (getattr(d, "followup", None) or {}).get("opened_at")
+    return _say("opened-mark", lang, when=_when(at, lang)) if at else ""

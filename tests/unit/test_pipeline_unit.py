@@ -21,7 +21,14 @@ from econnector.pipeline import Pipeline
 from econnector.signer import Policy
 from econnector.states import Event, State
 from econnector.statestore import Store
-from econnector_testsupport.daemon import PROVIDER, drop, inprocess_config, make_identity, sidecar
+from econnector_testsupport.daemon import (
+    PROVIDER,
+    drop,
+    inprocess_config,
+    make_identity,
+    sidecar,
+    unique_matricule,
+)
 from econnector_testsupport.fakes import (
     FakeClock,
     MockVault,
@@ -206,6 +213,69 @@ def test_a_patient_who_opted_out_ends_signed_not_sent(cfg: Config) -> None:
     assert answer["code"] == "patient-opted-out" and (inbox / "red.signed.pdf").exists()
     assert h.heard.path("red")[-1] is State.PATIENT_OPTED_OUT
     assert not (inbox / "red.receipt.json").exists()
+
+
+def test_a_red_patient_is_signed_not_sent_not_billed(cfg: Config) -> None:
+    """The status asked before delivery is red: no upload at all (nothing stored, nothing
+    billed); the outcome file says not-sent and names the status."""
+    vault = MockVault()
+    mat = unique_matricule(7)
+    vault.statuses[mat] = "red"
+    drop(cfg.folders.outbox, "red", unsigned_pdf("red"), sidecar("RED-2", mat=mat,
+                                                                type_="certificate"))
+    h = Harness(cfg, vault=vault)
+
+    async def scenario(h: Harness) -> None:
+        await h.state("red", "patient-opted-out")
+
+    h.run(scenario)
+    inbox = cfg.folders.inbox
+    answer = json.loads((inbox / "red.opted-out.json").read_text())
+    assert answer["outcome"] == "not-sent" and answer["patient_status"]["status"] == "red"
+    assert (inbox / "red.signed.pdf").exists() and not (inbox / "red.receipt.json").exists()
+    assert vault.uploads == [] and vault.status_asks == [mat]
+
+
+def test_a_status_is_asked_once_per_patient_within_its_ttl(cfg: Config) -> None:
+    vault = MockVault()
+    mat = unique_matricule(8)
+    vault.statuses[mat] = "blue"
+    for i in range(3):
+        drop(cfg.folders.outbox, f"b{i}", unsigned_pdf(f"b{i}"), sidecar(f"BLUE-{i}", mat=mat))
+    h = Harness(cfg, vault=vault)
+
+    async def scenario(h: Harness) -> None:
+        for i in range(3):
+            await h.state(f"b{i}", "delivered")
+
+    h.run(scenario)
+    assert vault.status_asks == [mat]  # the cache (patients.status_ttl_s) answered the rest
+    receipt = json.loads((cfg.folders.inbox / "b0.receipt.json").read_text())
+    assert receipt["patient_status"]["status"] == "blue"
+    # The invoice's QR reference is the same in the receipt and the vault's metadata.
+    up = next(u for u in vault.uploads if u.metadata["document_id"] == "BLUE-0")
+    assert receipt["invoice_qr"]["reference"] == up.metadata["x-invoice-qr-reference"]
+
+
+def test_a_status_turned_red_after_caching_ends_not_sent_and_is_remembered(
+        cfg: Config) -> None:
+    """Cached green, then the vault refuses the upload (422 patient-opted-out): the
+    document ends not sent, and the next document of that patient is not even uploaded."""
+    vault = MockVault([(422, {"code": "patient-opted-out"})])
+    mat = unique_matricule(9)
+    drop(cfg.folders.outbox, "first", unsigned_pdf("first"), sidecar("TURN-1", mat=mat))
+    h = Harness(cfg, vault=vault)
+
+    async def scenario(h: Harness) -> None:
+        await h.state("first", "patient-opted-out")
+        drop(cfg.folders.outbox, "second", unsigned_pdf("second"), sidecar("TURN-2", mat=mat))
+        await h.state("second", "patient-opted-out")
+
+    h.run(scenario)
+    assert [u.metadata["document_id"] for u in vault.uploads] == ["TURN-1"]
+    assert vault.status_asks == [mat]
+    first = json.loads((cfg.folders.inbox / "first.opted-out.json").read_text())
+    assert first["outcome"] == "not-sent" and first["patient_status"]["status"] == "red"
 
 
 def test_an_intake_refusal_is_heard_as_one_reject(cfg: Config) -> None:

@@ -152,12 +152,22 @@ class MockVault:
         self.script = list(script)
         self.uploads: list[Upload] = []
         self.stored: dict[str, dict[str, Any]] = {}
+        # Patients' digital status (matricule -> green/blue/red; unlisted: green), and
+        # the matricules asked, in order.
+        self.statuses: dict[str, str] = {}
+        self.status_asks: list[str] = []
 
     def client(self) -> VaultClient:
         return VaultClient("http://mock-vault", "mock-token",
                            transport=httpx.MockTransport(self.handle))
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        parts = request.url.path.split("/")
+        if (request.method == "GET" and len(parts) == 5 and parts[2] == "patients"
+                and parts[4] == "digital-status"):
+            self.status_asks.append(parts[3])
+            return httpx.Response(200, json={"matricule": parts[3],
+                                             "status": self.statuses.get(parts[3], "green")})
         if request.url.path != "/v1/documents" or request.method != "POST":
             return httpx.Response(404, json={"code": "not-found"})
         up = _parse_upload(request)
