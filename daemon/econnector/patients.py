@@ -10,6 +10,7 @@ was cached: :meth:`PatientStatuses.record` keeps that answer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class PatientStatuses:
     def __init__(self, store: Store, vault: Callable[[], VaultClient], ttl: float,
                  clock: Callable[[], float]) -> None:
         self.store, self.vault, self.ttl, self.clock = store, vault, ttl, clock
+        self._asking: dict[str, asyncio.Future[Status]] = {}
 
     def cached(self, matricule: str) -> Status | None:
         """The cached status if it may still decide, else None."""
@@ -53,6 +55,16 @@ class PatientStatuses:
         hit = self.cached(matricule)
         if hit is not None:
             return hit
+        # One question per patient at a time: documents of one patient signed side by
+        # side wait for the same answer instead of asking the vault each.
+        asking = self._asking.get(matricule)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask(matricule))
+            self._asking[matricule] = asking
+            asking.add_done_callback(lambda _f: self._asking.pop(matricule, None))
+        return await asyncio.shield(asking)
+
+    async def _ask(self, matricule: str) -> Status:
         status = await self.vault().digital_status(matricule)
         now = self.clock()
         self.record(matricule, status, now)
