@@ -16,9 +16,9 @@ A page number beyond the document likewise means its last (or, negative, its fir
 page. Coordinates are those of the unrotated page (``/Rotate`` is not compensated).
 A certified document (DocMDP) is signed without the box (:func:`visible_signature`).
 
-Extension point: the invoice QR code (a later issue) sits in this same box; give
-:func:`visible_signature` a ``pyhanko.stamp.QRStampStyle`` (a TextStampStyle with a
-QR code beside the text, pyHanko's ``qr`` extra) built from the same text and font.
+The invoice QR code is not in this box: it is drawn on the page itself, before
+signing (:mod:`.signworker`, docs/invoice-qr.md), with this module's font and page
+geometry (:func:`embedded_font`, :func:`page_geometry`).
 """
 
 from __future__ import annotations
@@ -248,19 +248,28 @@ def stamp_style(name: str, when: dt.datetime, language: str,
     The text is fixed here (pyHanko's own ``%(signer)s``/``%(ts)s`` are not used: the
     date is Luxembourg's, not the machine zone's), so ``%`` is escaped for its
     ``%``-formatting. The text shrinks to fit the box."""
-    if not font_file.is_file():
-        raise FontMissing(f"{font_file}: the signature box's font (fonts-dejavu-core)")
     text = stamp_text(name, when, language)
-    whole = not all(ord(c) in _COVERED for c in text.replace("\n", ""))
+    font = embedded_font(text, FONT_SIZE, font_file)
     from pyhanko.pdf_utils.text import TextBoxStyle
     from pyhanko.stamp import TextStampStyle
 
-    font = _font_factory()(str(font_file), font_size=FONT_SIZE, whole=whole)
     return TextStampStyle(
         stamp_text=text.replace("%", "%%"), border_width=1,
         # the font's size and the box's must agree (pyHanko #733: lines drift apart)
         text_box_style=TextBoxStyle(font=font, font_size=FONT_SIZE, leading=LEADING),
     )
+
+
+def embedded_font(text: str, font_size: int, font_file: Path = FONT_FILE
+                  ) -> FontEngineFactory:
+    """The embedded font (PDF/A) for ``text``: the cut-down font when it covers the
+    text, else the whole one. Also the invoice QR code's caption (:mod:`.signworker`)."""
+    if not font_file.is_file():
+        raise FontMissing(f"{font_file}: the signature box's font (fonts-dejavu-core)")
+    whole = not all(ord(c) in _COVERED for c in text.replace("\n", ""))
+    factory: FontEngineFactory = _font_factory()(str(font_file), font_size=font_size,
+                                                 whole=whole)
+    return factory
 
 
 def page_geometry(pdf: PdfHandler, index: int) -> tuple[int, tuple[float, float, float, float]]:

@@ -268,11 +268,16 @@ class Receiver:
         }
         if validation:
             signature["validation"] = validation
+        extra: dict[str, Any] = {}
+        if validation.get("invoice_qr") is False:
+            # The worker did not draw the code (the PDF was signed before: a new mark on
+            # the page would break that signature): the receipt claims none either.
+            extra["invoice_qr"] = None
         # No status write for this event: 'delivering' (or a wait for the vault)
         # follows at once (statusfiles.wants_status).
         d = self.drops.transition(d, Event.SIGNED, signed_sha256=signed_sha,
                                   signature=signature, signed_at=signed_at, reason=None,
-                                  message="")
+                                  message="", **extra)
         reached("after-signed-commit")
         return d
 

@@ -29,18 +29,30 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata.model import VENDOR
 from pyhanko.pdf_utils.misc import PdfError as HankoPdfError
+from pyhanko.pdf_utils.qr import PdfStreamQRImage
+from pyhanko.pdf_utils.text import TextBox, TextBoxStyle
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
+from pyhanko.stamp import BaseStamp, BaseStampStyle
 
 from . import fsio, pades, pdfpolicy, safeopen
 from .codes import as_code
 from .errors import EconnectorError, IdentityHeld, PdfError, ServiceUnavailable, SignatureHeld
 from .hardening import harden_worker
-from .signer import DIGEST, KeySpec, Policy, SignJob, SignOutcome, check_path, read_identity
+from .signer import (
+    DIGEST,
+    KeySpec,
+    Policy,
+    QrStamp,
+    SignJob,
+    SignOutcome,
+    check_path,
+    read_identity,
+)
 
 
 class HeldKeySigner(signers.SimpleSigner):
@@ -177,6 +189,8 @@ def _sign(job: SignJob) -> SignOutcome:
             meta = pades.metadata(level, field_name, DIGEST, job.location or None, signer,
                                   svc.context(level, signed_at), fields.SigSeedSubFilter.PADES)
             timestamped = pades.at_least(level, "B-T")
+            # drawn into the writer now, so it is part of the one update the signature covers
+            qr_drawn = _invoice_qr(job, writer)
             box = _visible(job, writer, field_name, signer, signed_at)
             _same_producer(writer)
             pdf_signer = signers.PdfSigner(meta, signer=signer,
@@ -201,6 +215,8 @@ def _sign(job: SignJob) -> SignOutcome:
                 os.fsync(fout.fileno())
                 check_in.seek(0)
                 reached, findings = _check(svc, check_in, input_len, level)
+                if qr_drawn is not None:
+                    findings["invoice_qr"] = qr_drawn
                 del check_in
                 if small:
                     del signed
@@ -243,6 +259,103 @@ def _visible(job: SignJob, writer: IncrementalPdfFileWriter, field_name: str,
 
 
 NO_FONT = "the font of the visible signature box is missing"
+
+QR_CAPTION_PT = 6  # the reference under the code
+QR_CAPTION_BOX = 8.0  # the caption's line, in points
+QR_QUIET = 4  # modules of blank margin a scanner needs around the code (ISO/IEC 18004)
+
+
+def _invoice_qr(job: SignJob, writer: IncrementalPdfFileWriter) -> bool | None:
+    """Draw ``job.qr`` on its page (docs/invoice-qr.md): True when drawn, None when no
+    code was asked for, False when the PDF already carries a signature. Why skip then:
+    drawing on a page changes its content, which an earlier approval or certification
+    signature judges a forbidden change (it would show as broken; docs/pdf-policy.md
+    promises earlier signatures stay intact). The caller reports it (``invoice_qr`` in
+    the self-check's findings)."""
+    if job.qr is None:
+        return None
+    from . import appearance
+
+    try:
+        if appearance.certified(writer) or writer.prev.embedded_signatures:
+            return False
+        _draw_qr(writer, job.qr)
+    except appearance.FontMissing:
+        raise SignatureHeld("signature-check-failed", defect=NO_FONT) from None
+    except _PARSE_ERRORS as e:
+        raise PdfError("pdf-damaged", detail=_short(e)) from None
+    return True
+
+
+class _GreyModules(PdfStreamQRImage):
+    """pyHanko's QR modules painted in DeviceGray, which PDF/A allows whatever the
+    file's output intent (its RGB black needs an RGB output intent)."""
+
+    def format_qr_color(self) -> bytes:
+        return b"0 g 0 G"
+
+
+class _InvoiceQrStamp(BaseStamp):
+    """The code (``side`` points square, its modules only) with a blank quiet zone
+    of :data:`QR_QUIET` modules left, right and below, and the caption centred on
+    one line under that. Nothing is painted white: content of the invoice under the
+    quiet zone stays visible (and the practice moves the code, docs/invoice-qr.md)."""
+
+    def __init__(self, writer: IncrementalPdfFileWriter, payload: str, caption: str,
+                 side: float) -> None:
+        import qrcode
+
+        from . import appearance
+
+        code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0,
+                             box_size=1, image_factory=_GreyModules)
+        code.add_data(payload)
+        code.make(fit=True)
+        self.modules: bytes = code.make_image().render_command_stream()
+        self.count: int = code.modules_count
+        self.side, self.caption = side, caption
+        self.quiet = QR_QUIET * side / self.count
+        self.font = appearance.embedded_font(caption, QR_CAPTION_PT)
+        width, height = side + 2 * self.quiet, side + self.quiet + QR_CAPTION_BOX
+        super().__init__(writer, BaseStampStyle(border_width=0),
+                         box=layout.BoxConstraints(width, height))
+
+    def _render_inner_content(self) -> list[bytes]:
+        scale = self.side / self.count
+        commands = [b"q %g 0 0 %g %g %g cm" % (scale, scale, self.quiet,
+                                              self.quiet + QR_CAPTION_BOX),
+                    self.modules, b"Q"]
+        fit = layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MID,
+            margins=layout.Margins.uniform(0),
+            inner_content_scaling=layout.InnerScaling.SHRINK_TO_FIT)
+        style = TextBoxStyle(font=self.font, font_size=QR_CAPTION_PT,
+                             leading=QR_CAPTION_PT + 1, box_layout_rule=fit)
+        text = TextBox(style, writer=self.writer, resources=self.resources,
+                       box=layout.BoxConstraints(self.box.width, QR_CAPTION_BOX))
+        text.content = self.caption
+        commands += [b"q", text.render(), b"Q"]
+        return commands
+
+
+def _draw_qr(writer: IncrementalPdfFileWriter, qr: QrStamp) -> None:
+    """Stamp the code on page ``qr.page`` (the last page when the document is
+    shorter, as for the visible box: a layout setting never refuses an invoice),
+    its lower-left corner at ``x_mm``, ``y_mm`` from the visible page's lower-left
+    corner, moved onto the page when it would stick out. pyHanko's stamp wraps the
+    page's own content in q/Q first, so a transformation it leaves behind cannot
+    move the code. ``/Rotate`` is not compensated (nor for the visible box)."""
+    from . import appearance
+
+    count, (llx, lly, urx, ury) = appearance.page_geometry(writer, qr.page - 1)
+    index = min(max(qr.page, 1), count) - 1
+    stamp = _InvoiceQrStamp(writer, qr.payload, qr.caption, qr.size_mm * appearance.MM)
+    width, height = stamp.box.width, stamp.box.height
+    x = llx + qr.x_mm * appearance.MM - stamp.quiet
+    y = lly + qr.y_mm * appearance.MM - stamp.quiet - QR_CAPTION_BOX
+    x = max(min(x, urx - width), llx)
+    y = max(min(y, ury - height), lly)
+    stamp.apply(index, x, y)
 
 
 def _same_producer(writer: IncrementalPdfFileWriter) -> None:
