@@ -57,12 +57,11 @@ def make_vault_client(cfg: Config) -> VaultClient:
         # The internal token acts only for the practice's own identities, like a server's.
         providers = [identity.provider_code for identity in cfg.identities]
         return VaultClient(LOCAL_URL, LOCAL_TOKEN,
-                           # Without trust roots: under load the in-process vault's
-                           # pyHanko check refused a good signature as "integrity" once
-                           # in CI (not understood yet; the vault server is not
-                           # affected). The daemon's own check before upload still
-                           # judges the chain.
-                           transport=local_transport(cfg.vault.data_dir, providers),
+                           # The embedded vault checks signatures like the real one
+                           # (the thread race in its trust roots is fixed: vault
+                           # trust.py, tests/test_trust_concurrency.py).
+                           transport=local_transport(cfg.vault.data_dir, providers,
+                                                     cfg.signing.trust_roots),
                            timeout=timeout)
     assert cfg.vault.url is not None
     return VaultClient(cfg.vault.url, cfg.vault.token(),

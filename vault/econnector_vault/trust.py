@@ -10,15 +10,20 @@ before that time refuses the document; data the PDF does not carry is never
 fetched (the vault makes no network calls), so revocation checking is
 otherwise soft.
 
-The roots are parsed, checked and indexed once per process
-(:class:`TrustPolicy`); each upload gets a fresh, cheap ``ValidationContext``
-on top of them, because a context collects every certificate it is shown and
-holds one validation time.
+The roots are read and checked once per process (:class:`TrustPolicy`) and
+indexed once per worker thread: asn1crypto parses a certificate lazily and not
+atomically (a sequence's children list is emptied, then appended to), so two
+upload threads on the first use of shared root objects saw half-parsed
+certificates and refused good signatures as ``integrity`` (``KeyError``). Each
+upload gets a fresh, cheap ``ValidationContext`` on top of its thread's roots,
+because a context collects every certificate it is shown and holds one
+validation time.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,11 +166,11 @@ def _iso(moment: datetime) -> str:
 
 @functools.cache
 def _shared_trust_manager() -> Any:
-    """pyHanko's trust manager class, made safe to share between uploads and threads.
+    """pyHanko's trust manager class, made safe to share between the uploads of a thread.
 
     The stock one looks issuers up in a ``defaultdict``, so every unknown
     issuer name an uploaded certificate carries would add a key for the life
-    of the process; this one's lookups never write.
+    of the thread; this one's lookups never write.
     """
     from pyhanko_certvalidator.registry import SimpleTrustManager
 
@@ -200,13 +205,31 @@ class Refusal:
 
 
 class TrustPolicy:
-    """The trust roots, parsed and indexed once; a validation context per check."""
+    """The trust roots, indexed once per thread; a validation context per check.
+
+    Safe to share between threads: no asn1crypto object of one thread's checks
+    is ever touched by another's. ``roots`` are the objects given, kept for
+    callers to inspect; checks use per-thread copies made from their DER.
+    """
 
     def __init__(self, roots: Sequence[asn1_x509.Certificate]) -> None:
         if not roots:
             raise ValueError("a trust policy needs at least one root")
         self.roots = tuple(roots)
-        self._manager = _shared_trust_manager().of(self.roots)
+        self._ders = tuple(root.dump() for root in self.roots)
+        self._local = threading.local()
+
+    def _manager(self) -> Any:
+        """This thread's trust manager over its own parse of the roots, built on first use.
+
+        Costs one parse and index of the roots per worker thread (a few
+        certificates), against a lock that would serialize every check.
+        """
+        manager = getattr(self._local, "manager", None)
+        if manager is None:
+            copies = [asn1_x509.Certificate.load(der) for der in self._ders]
+            manager = self._local.manager = _shared_trust_manager().of(copies)
+        return manager
 
     def context(self, moment: datetime | None, reader: Any = None) -> ValidationContext:
         """A context judging at ``moment`` (None: now), with the DSS data of ``reader``.
@@ -217,7 +240,7 @@ class TrustPolicy:
         from pyhanko_certvalidator import ValidationContext
 
         kwargs: dict[str, Any] = {
-            "trust_manager": self._manager,
+            "trust_manager": self._manager(),
             "moment": moment,
             "allow_fetching": False,
             "revocation_mode": "soft-fail",
