@@ -56,6 +56,8 @@ class Deliverer:
         self.gate_changed = gate_changed  # the health file shows the gate
         self.schedule = schedule  # make the documents the gate names due
         self.patients = patients  # the digital status that decides a delivery
+        # The assistant's name for the drop's submitted_by (their grant), if any.
+        self.sender_name: Callable[[Drop], str | None] = lambda d: None
 
     async def deliver(self, d: Drop) -> Drop:
         """Upload the signed bytes (state ``delivering``, admitted by the gate)."""
@@ -67,6 +69,9 @@ class Deliverer:
         metadata["original_sha256"] = d.original_sha256
         if d.invoice_qr is not None:
             metadata["x-invoice-qr-reference"] = d.invoice_qr["reference"]
+        sender = self.sender_name(d)
+        if sender:
+            metadata["x-submitted-by-name"] = sender
         status = await self._status(d)
         if status is not None and status["status"] == "red":
             # Opted out (a status no older than patients.status_ttl_s): signed, not

@@ -30,8 +30,9 @@ from typing import Any
 
 import structlog
 
-from . import contract, filemodes, names, readiness, safeopen
+from . import assistants, contract, filemodes, names, readiness, safeopen
 from .actions import Do, Reason, hold_kind, next_action
+from .assistants import Grants
 from .blockers import Blockers
 from .config import Config
 from .crashpoints import reached
@@ -125,9 +126,11 @@ class Pipeline:
                            retry_cap=cfg.retry.cap, rng=self.rng)
         self.patients = PatientStatuses(self.store, lambda: self.vault_creds.client,
                                         cfg.patients.status_ttl, self.clock)
+        self.grants = Grants(assistants.db_path(cfg))
         self.receiver = Receiver(cfg, self.store, self.drops, self.ids, self.pool, self.due,
                                  signed_path=path, check_validity=self.check_validity,
-                                 clock=self.clock, patients=self.patients)
+                                 clock=self.clock, patients=self.patients,
+                                 grants=self.grants)
         self.deliverer = Deliverer(self.vault_creds.client, self.gate, self.drops, self.store,
                                    self.status, concurrency=cfg.vault.concurrency,
                                    signed_path=path, clock=self.clock, rng=self.rng,
@@ -141,6 +144,7 @@ class Pipeline:
                                                    mono=self.mono)
         self.finisher = Finisher(self.store, self.inbox, f.archive, signed_path=path,
                                  clock=self.clock, release=self._release_stem)
+        self.finisher.sender_name = self.deliverer.sender_name = self._sender_name
 
     # ------------------------------------------------------------------ startup
     prepared = False
@@ -402,6 +406,21 @@ class Pipeline:
     def close_io(self) -> None:
         """Let queued status writes finish (at shutdown, after the documents stopped)."""
         self.inbox.close()
+        self.grants.close()
+
+    def _sender_name(self, d: Drop) -> str | None:
+        """The assistant's name for the receipt and the vault's metadata: only from a
+        grant that checks (the doctor's current certificate signed it, not revoked)."""
+        login = (d.meta or {}).get("submitted_by")
+        pc = d.provider_code
+        if not login or not pc:
+            return None
+        info, ident = self.ids.unlocked.get(pc), self.cfg.identity(pc)
+        if info is None:
+            return None
+        v = self.grants.check(pc, login, doctor_login=ident.login if ident else None,
+                              doctor_cert_sha256=info.cert_sha256, now=self.clock())
+        return v.name if v.ok and v.role == "assistant" else None
 
     def hint(self) -> None:
         """Called (thread-safely, via the loop) when the watcher saw something."""

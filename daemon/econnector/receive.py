@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from . import contract, fsio, invoiceqr, safeopen
+from .assistants import Grants
 from .config import Config
 from .crashpoints import reached
 from .drops import Drops
@@ -55,6 +56,16 @@ from .vault_client import idempotency_key
 
 log = structlog.get_logger("econnector.receive")
 
+# assistant-not-authorized's detail, by the grant check's reason (messages/phrases.py
+# translates them).
+NOT_AUTHORIZED = {
+    "missing": "no sender is named (submitted_by)",
+    "unknown-assistant": "no assistant with this login is registered for this doctor",
+    "revoked": "the assistant's registration was revoked",
+    "grant-invalid": "the assistant's registration does not carry the doctor's valid "
+                     "signature",
+}
+
 # An identical drop still in flight: look again this much later for its outcome.
 DUPLICATE_RECHECK = 1.0
 
@@ -65,7 +76,8 @@ class Receiver:
     def __init__(self, cfg: Config, store: Store, drops: Drops, ids: Identities,
                  pool: SigningPool, due: DueQueue, *, signed_path: Callable[[Drop], Path],
                  check_validity: Callable[[], None], clock: Callable[[], float],
-                 patients: PatientStatuses | None = None) -> None:
+                 patients: PatientStatuses | None = None,
+                 grants: Grants | None = None) -> None:
         self.cfg = cfg
         self.outbox = cfg.folders.outbox
         self.store, self.drops, self.ids, self.pool, self.due = store, drops, ids, pool, due
@@ -73,6 +85,7 @@ class Receiver:
         self.check_validity = check_validity  # judge certificates again (now)
         self.clock = clock
         self.patients = patients  # None: no QR codes (unit tests without a vault)
+        self.grants = grants  # assistants' grants (assistants.enforce)
         self.sign_sem = asyncio.Semaphore(cfg.signing.workers * 2)
 
         self.signing_in_flight = 0
@@ -179,6 +192,9 @@ class Receiver:
         held = self.ids.hold_for(pc)
         if held is not None:
             return self.drops.hold(d, held)
+        refused = self._not_authorized(d, pc)
+        if refused is not None:
+            return refused
         qr = await self._qr(d)
         if isinstance(qr, Drop):
             return qr
@@ -210,6 +226,24 @@ class Receiver:
         reached("after-sign-before-commit")
         self.ids.used(pc, self.clock())
         return out.sha256, out.signed_at.replace("+00:00", "Z")
+
+    def _not_authorized(self, d: Drop, pc: str) -> Drop | None:
+        """With ``assistants.enforce``: the drop refused unless its ``submitted_by`` is
+        the doctor or an assistant whose grant the doctor's current certificate signed.
+        Judged here, once the identity is unlocked and its certificate known."""
+        if not self.cfg.assistants.enforce or self.grants is None or d.meta is None:
+            return None
+        ident, info = self.cfg.identity(pc), self.ids.unlocked.get(pc)
+        sender = d.meta.get("submitted_by")
+        verdict = self.grants.check(pc, sender, doctor_login=ident.login if ident else None,
+                                    doctor_cert_sha256=info.cert_sha256 if info else "",
+                                    now=self.clock())
+        if verdict.ok:
+            return None
+        log.warning("assistant-not-authorized", drop=d.id, reason=verdict.reason)
+        return self.drops.reject(d, Rejected(
+            "assistant-not-authorized", field="submitted_by", value=sender or "-",
+            provider=pc, detail=NOT_AUTHORIZED.get(verdict.reason or "", verdict.reason)))
 
     async def _qr(self, d: Drop) -> QrStamp | Drop | None:
         """The QR code of an invoice whose patient opted in (green, blue); None for

@@ -282,3 +282,24 @@ PHRASES.update({
         "de": "die PIN ist abgelaufen; ändern Sie sie mit dem Programm der Karte",
     },
 })
+
+
+# -- issue 12: why a submitted_by is not accepted (assistant-not-authorized's detail)
+PHRASES.update({
+    "no sender is named (submitted_by)": {
+        "fr": "aucun expéditeur n'est indiqué (submitted_by)",
+        "de": "kein Absender ist angegeben (submitted_by)",
+    },
+    "no assistant with this login is registered for this doctor": {
+        "fr": "aucun assistant avec cet identifiant n'est enregistré pour ce médecin",
+        "de": "keine Assistenz mit dieser Anmeldung ist für diesen Arzt registriert",
+    },
+    "the assistant's registration was revoked": {
+        "fr": "l'enregistrement de cet assistant a été révoqué",
+        "de": "die Registrierung dieser Assistenz wurde widerrufen",
+    },
+    "the assistant's registration does not carry the doctor's valid signature": {
+        "fr": "l'enregistrement de cet assistant ne porte pas de signature valable du médecin",
+        "de": "die Registrierung dieser Assistenz trägt keine gültige Signatur des Arztes",
+    },
+})
