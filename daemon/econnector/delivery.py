@@ -68,10 +68,10 @@ class Deliverer:
         metadata = {k: v for k, v in d.meta.items() if k != "schema"}
         metadata["original_sha256"] = d.original_sha256
         if d.invoice_qr is not None:
-            metadata["x-invoice-qr-reference"] = d.invoice_qr["reference"]
+            metadata["invoice_qr_reference"] = d.invoice_qr["reference"]
         sender = self.sender_name(d)
         if sender:
-            metadata["x-submitted-by-name"] = sender
+            metadata["submitted_by_name"] = sender
         status = await self._status(d)
         if status is not None and status["status"] == "red":
             # Opted out (a status no older than patients.status_ttl_s): signed, not

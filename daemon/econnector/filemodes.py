@@ -314,12 +314,17 @@ def prepare_folders(folders: Folders, root: Path | None, gid: int | None,
     return problems
 
 
+# The state store, the audit trail, the assistants' grants and the fee ledger (and
+# their -wal, -shm and damaged copies).
+_PRIVATE_DATABASES = ("state.sqlite", "audit.sqlite", "assistants.sqlite", "ledger.sqlite")
+
+
 def _fix_private_files(work: Path) -> list[str]:
     """The state database (and -wal, -shm, damaged copies), status, signed PDFs: 0600."""
     problems: list[str] = []
     names = [work / n for n in ("daemon-status.json",)]
     with contextlib.suppress(OSError):
-        names += [p for p in work.iterdir() if p.name.startswith("state.sqlite")]
+        names += [p for p in work.iterdir() if p.name.startswith(_PRIVATE_DATABASES)]
     with contextlib.suppress(OSError):
         names += list((work / "signed").iterdir())
     for p in names:

@@ -21,6 +21,7 @@ at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import random
@@ -30,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from . import assistants, contract, filemodes, names, readiness, safeopen
+from . import assistants, audit, contract, filemodes, ledger, names, readiness, safeopen
 from .actions import Do, Reason, hold_kind, next_action
 from .assistants import Grants
 from .blockers import Blockers
@@ -40,6 +41,7 @@ from .delivery import Deliverer
 from .drops import Drops, signed_path
 from .failures import Failures
 from .finishing import Finisher
+from .followup import Followup
 from .identities import WAITING_FOR_DOCTOR, Absent, Identities, Locked, Outcome, open_identity
 from .inbox import InboxWriter
 from .intake import Claim, Intake, Refuse, Rescan, StemFiles, Wait, contract_name, probe_pairs
@@ -145,6 +147,16 @@ class Pipeline:
         self.finisher = Finisher(self.store, self.inbox, f.archive, signed_path=path,
                                  clock=self.clock, release=self._release_stem)
         self.finisher.sender_name = self.deliverer.sender_name = self._sender_name
+        # The audit trail hears every transition after the store committed it
+        # (catch_up at start fills what a crash between the two left out).
+        self.audit = audit.AuditTrail(audit.trail_path(cfg))
+        self.listeners.add(audit.AuditListener(self.audit, self.store))
+        # The fee of each delivered document, for the quarterly statement (likewise).
+        self.ledger = ledger.Ledger(ledger.ledger_path(cfg))
+        self.listeners.add(ledger.LedgerListener(self.ledger, self.store))
+        self.anchoring: asyncio.Task[None] | None = None
+        self.followup = Followup(self.store, lambda: self.vault_creds.client, cfg.followup,
+                                 self.clock, on_opened=self.status.write)
 
     # ------------------------------------------------------------------ startup
     prepared = False
@@ -173,6 +185,12 @@ class Pipeline:
         if self.store.fresh:
             rebuild_from_inbox(self.store, f.inbox, self.clock)
         release_signature_holds(self.drops, functools.partial(signed_path, self.signed_dir))
+        now = self.clock()
+        added = audit.catch_up(self.audit, self.store, now)
+        if added:
+            log.warning("audit-caught-up", entries=added)
+        audit.record_config(self.audit, self.cfg.path, now)
+        ledger.catch_up(self.ledger, self.store)
         for d in self.store.unfinished():
             self.busy_stems[d.stem] = d.id
             self.due[d.id] = d.next_attempt_at or 0.0
@@ -266,6 +284,7 @@ class Pipeline:
                 self._release_held()
         log.info("unlock-request", provider=pc, outcome=_outcome_name(outcome, ok))
         if ok:
+            self._audit_event(audit.UNLOCKED, pc, {})
             return {"result": "unlocked", "provider": pc}
         if isinstance(outcome, Absent):
             return {"result": "token-absent", "provider": pc, "detail": outcome.detail}
@@ -298,6 +317,9 @@ class Pipeline:
             if self.ids.report(self.providers) != before:
                 self.blockers.write_health()
         log.info("lock-request", providers=targets, changed=changed)
+        if changed:
+            for p in targets:
+                self._audit_event(audit.LOCKED, p, {"detail": detail})
         return {"result": "locked", "providers": targets}
 
     async def _auto_lock(self) -> None:
@@ -306,6 +328,34 @@ class Pipeline:
         for pc in idle:
             log.info("identity-auto-locked", provider=pc)
             await self.lock_manual(pc)
+
+    def _audit_event(self, kind: str, pc: str | None, data: dict[str, Any]) -> None:
+        """An event outside the documents' transitions (the unlock, the lock)."""
+        try:
+            self.audit.append(kind, self.clock(), provider_code=pc, data=data)
+        except Exception as e:  # the trail must never stop the daemon's work
+            log.error("audit-append-failed", kind=kind, error=type(e).__name__)
+
+    def _anchor_audit(self) -> None:
+        """Timestamp the audit trail's head with signing.tsa when it is due (in the
+        background: a slow TSA never delays the documents)."""
+        tsa = self.cfg.signing.tsa
+        if tsa is None or (self.anchoring is not None and not self.anchoring.done()):
+            return
+        head = self.audit.head()
+        last, anchored = self.audit.anchor_state()
+        now = self.clock()
+        if head is None or not audit.anchor_due(now, last, head.seq, anchored,
+                                                self.cfg.audit.anchor_every):
+            return
+
+        async def anchor() -> None:
+            try:
+                await audit.anchor(self.audit, tsa, self.clock())
+            except audit.AnchorFailed as e:
+                log.warning("audit-anchor-failed", detail=str(e))
+
+        self.anchoring = asyncio.get_running_loop().create_task(anchor(), name="audit-anchor")
 
     def identities_state(self) -> dict[str, dict[str, Any]]:
         """Each identity's state as the health file says it (for ``control`` status)."""
@@ -365,6 +415,9 @@ class Pipeline:
             self.status.rewrite_all_stale()
         if self.vault_creds.token_changed():
             self._schedule(self.gate.credentials_changed(GateState.UNAUTHORIZED, self.clock()))
+        self._anchor_audit()
+        if self.gate.state is GateState.OPEN:
+            self.followup.tick(self.clock())
         client = await self.vault_creds.ca_bundle_changed()
         if client is not None:
             self.deliverer.vault = client
@@ -407,6 +460,8 @@ class Pipeline:
         """Let queued status writes finish (at shutdown, after the documents stopped)."""
         self.inbox.close()
         self.grants.close()
+        self.audit.close()
+        self.ledger.close()
 
     def _sender_name(self, d: Drop) -> str | None:
         """The assistant's name for the receipt and the vault's metadata: only from a
@@ -439,6 +494,15 @@ class Pipeline:
             t.cancel()
         if self.tasks:
             await asyncio.wait(list(self.tasks.values()), timeout=2)
+        # The background rounds and the queries stop too (what they recorded stays; a
+        # query not answered yet is answered after the next start).
+        if self.queries is not None:
+            await self.queries.close()
+        await self.followup.aclose()
+        if self.anchoring is not None and not self.anchoring.done():
+            self.anchoring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.anchoring
 
     # ------------------------------------------------------------------ scanning
     async def scan(self) -> None:

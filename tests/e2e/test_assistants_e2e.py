@@ -86,7 +86,7 @@ def test_enforced_assistants(tmp_path: Path, vault) -> None:  # type: ignore[no-
                         headers={"Authorization": f"Bearer {vault.token}"},
                         verify=str(vault.ca_bundle) if vault.ca_bundle else True)
         meta = got.json()["metadata"]
-        assert meta["submitted_by"] == "anna" and meta["x-submitted-by-name"] == "Anna Weber"
+        assert meta["submitted_by"] == "anna" and meta["submitted_by_name"] == "Anna Weber"
         assert "TEST" in receipt["signature"]["signer_subject"]
         err = json.loads((inbox / "by-bob.error.json").read_text())
         assert err["code"] == "assistant-not-authorized" and err["field"] == "submitted_by"

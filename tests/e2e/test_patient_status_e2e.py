@@ -12,6 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from econnector import invoiceqr
@@ -109,6 +110,11 @@ def test_green_blue_red_patients_end_as_they_should(tmp_path: Path, vault) -> No
         fields = invoiceqr.parse(receipt["invoice_qr"]["payload"])
         assert fields.provider_code == provider and fields.total_cents == 8460
         assert receipt["invoice_qr"]["reference"] == fields.reference
+        # ... and the vault's metadata carries the same reference.
+        got = httpx.get(f"{vault.base_url}/v1/documents/{receipt['vault_document_id']}",
+                        headers={"Authorization": f"Bearer {vault.token}"},
+                        verify=str(vault.ca_bundle) if vault.ca_bundle else True)
+        assert got.json()["metadata"]["invoice_qr_reference"] == fields.reference
         # Still a valid signature covering the whole file, QR included.
         assert_pdfsig_last_valid(pdf)
         last, _ = pyhanko_status(pdf, ident.ca_cert)

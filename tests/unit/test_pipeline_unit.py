@@ -254,7 +254,7 @@ def test_a_status_is_asked_once_per_patient_within_its_ttl(cfg: Config) -> None:
     assert receipt["patient_status"]["status"] == "blue"
     # The invoice's QR reference is the same in the receipt and the vault's metadata.
     up = next(u for u in vault.uploads if u.metadata["document_id"] == "BLUE-0")
-    assert receipt["invoice_qr"]["reference"] == up.metadata["x-invoice-qr-reference"]
+    assert receipt["invoice_qr"]["reference"] == up.metadata["invoice_qr_reference"]
 
 
 def test_a_status_turned_red_after_caching_ends_not_sent_and_is_remembered(

@@ -277,6 +277,7 @@ class VaultProcess:
     data_dir: Path
     ca_bundle: Path | None
     log_path: Path
+    patients_file: Path | None = None  # the --patients file, when one was given
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace")
@@ -332,6 +333,8 @@ def running_vault(
     extra_args: Sequence[str] = (),
     nofile_soft: int | None = None,
     trust_roots: Sequence[Path] = (),
+    patient_simulator: bool = False,
+    patients_file: Path | None = None,
 ) -> Iterator[VaultProcess]:
     """The real ``python -m econnector_vault.server`` on a free loopback port, healthy.
 
@@ -342,6 +345,10 @@ def running_vault(
     ``nofile_soft`` starts it with that soft open-file limit (as a shell with
     ``ulimit -Sn`` would); each of ``trust_roots`` (PEM files) is passed as
     ``--trust-roots``, so the vault then requires trusted signatures.
+    ``patient_simulator`` passes ``--patient-simulator``: play the patient with
+    :func:`open_document` and :func:`set_digital_status`. ``patients_file`` is
+    passed as ``--patients`` as it is (rewrite it with :func:`write_patients`,
+    the vault rereads it); ``patients`` writes one instead.
     """
     folder.mkdir(parents=True, exist_ok=True)
     token_file = folder / "tokens.txt"
@@ -352,14 +359,19 @@ def running_vault(
     args = ["--data", str(folder / "data"), "--host", "127.0.0.1", "--token-file", str(token_file)]
     if tls:
         args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+    if patients is not None and patients_file is not None:
+        raise ValueError("give patients or patients_file, not both")
+    pfile: Path | None = patients_file
     if patients is not None:
-        pfile = folder / "patients.yaml"
-        pfile.write_text("".join(f'"{m}": {s}\n' for m, s in patients.items()), "utf-8")
+        pfile = write_patients(folder / "patients.yaml", patients)
+    if pfile is not None:
         args += ["--patients", str(pfile)]
     if max_document_mb is not None:
         args += ["--max-document-mb", str(max_document_mb)]
     if enable_faults:
         args.append("--enable-faults")
+    if patient_simulator:
+        args.append("--patient-simulator")
     for roots in trust_roots:
         args += ["--trust-roots", str(roots)]
     args += extra_args
@@ -383,6 +395,7 @@ def running_vault(
             folder / "data",
             tls.ca_bundle if tls else None,
             log_path,
+            pfile,
         )
         try:
             _wait_healthy(vp, time.monotonic() + 20)
@@ -405,6 +418,63 @@ def running_vault(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# -- the patients (the --patients file, the patient simulator) ----------------------------------
+
+
+def write_patients(path: Path, patients: Mapping[str, str]) -> Path:
+    """A ``--patients`` file (matricule to green/blue/red), replaced atomically so a vault
+    that rereads it never sees half of it; ``path``."""
+    text = "".join(f'"{m}": {s}\n' for m, s in patients.items())
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _simulator(vp: VaultProcess, method: str, path: str, token: str | None,
+               body: Mapping[str, Any] | None = None) -> httpx.Response:
+    return httpx.request(
+        method,
+        f"{vp.base_url}/v1/simulator{path}",
+        headers={"Authorization": f"Bearer {token or vp.token}"},
+        json=dict(body) if body is not None else None,
+        verify=verify_for(vp),
+        timeout=10.0,
+    )
+
+
+def open_document(vp: VaultProcess, vault_document_id: str, token: str | None = None
+                  ) -> str:
+    """The patient opens a document (a vault started with ``patient_simulator=True``);
+    when they first opened it (RFC 3339)."""
+    r = _simulator(vp, "POST", f"/documents/{vault_document_id}/open", token)
+    if r.status_code != 200:
+        raise RuntimeError(f"simulator answered {r.status_code}: {r.text}")
+    return str(r.json()["opened_at"])
+
+
+def set_digital_status(vp: VaultProcess, matricule: str, status: str,
+                       token: str | None = None) -> None:
+    """The patient's digital status becomes ``status`` for the rest of the vault's run
+    (a vault started with ``patient_simulator=True``)."""
+    r = _simulator(vp, "PUT", f"/patients/{matricule}/digital-status", token,
+                   {"status": status})
+    if r.status_code != 200:
+        raise RuntimeError(f"simulator answered {r.status_code}: {r.text}")
+
+
+def vault_digital_status(vp: VaultProcess, matricule: str) -> str:
+    """What the vault answers now for ``matricule`` (``GET .../digital-status``)."""
+    r = httpx.get(
+        f"{vp.base_url}/v1/patients/{matricule}/digital-status",
+        headers={"Authorization": f"Bearer {vp.token}"},
+        verify=verify_for(vp),
+        timeout=10.0,
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["status"])
 
 
 # -- what the vault holds -------------------------------------------------------------------------

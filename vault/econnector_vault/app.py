@@ -6,7 +6,9 @@ speak byte-for-byte the same protocol. :func:`create_app` only wires the
 routes; each concern has its module: who may call (:mod:`.auth`), the upload
 (:mod:`.upload`), the error answers (:mod:`.problems`, RFC 9457 with a stable
 ``code``, never echoing submitted values) and the access log
-(:mod:`.accesslog`, matricules masked).
+(:mod:`.accesslog`, matricules masked). With ``simulator=True`` it also
+serves the patient simulator (:class:`Simulator`: tests and demos play the
+patient), which otherwise does not exist.
 """
 
 from __future__ import annotations
@@ -27,37 +29,60 @@ from econnector_vault.auth import authenticated, grants_from
 from econnector_vault.billing import parse_quarter
 from econnector_vault.errors import FieldError
 from econnector_vault.metadata import is_matricule, is_provider_code
-from econnector_vault.patients import digital_status, patient_statuses
+from econnector_vault.patients import DIGITAL_STATUSES, PatientDirectory, digital_status
 from econnector_vault.problems import (
     forbidden_provider,
     http_error,
     internal_error,
     problem,
     query_invalid,
+    request_invalid,
 )
 from econnector_vault.store import VaultStore
 from econnector_vault.upload import Upload
 
-__all__ = ["VaultRoutes", "create_app"]
+__all__ = ["SIMULATOR_PREFIX", "Simulator", "VaultRoutes", "create_app"]
+
+SIMULATOR_PREFIX = "/v1/simulator"
 
 
 def create_app(
     store: VaultStore,
     tokens: Mapping[str, Collection[str]],
-    patients: Mapping[str, str] | None,
+    patients: Mapping[str, str] | PatientDirectory | None,
     *,
     access_log: bool = False,
+    simulator: bool = False,
 ) -> Starlette:
     """The vault API v1 over ``store``; ``tokens`` maps each bearer token to its provider codes.
 
     ``patients`` maps matricule to digital status (green/blue/red); patients
-    not listed are green.
+    not listed are green. A :class:`PatientDirectory` is used as it is (so it
+    may reload its file); any other mapping is copied. ``simulator`` adds the
+    patient simulator's routes (docs/vault-api.md, "Patient simulator").
     """
     grants = grants_from(tokens)
-    routes = VaultRoutes(store, patient_statuses(patients))
-    upload = Upload(store, routes.patients)
+    directory = patients if isinstance(patients, PatientDirectory) else PatientDirectory(patients)
+    routes = VaultRoutes(store, directory)
+    upload = Upload(store, directory)
+    extra: list[Route] = []
+    if simulator:
+        sim = Simulator(store, directory)
+        extra = [
+            Route(
+                SIMULATOR_PREFIX + "/documents/{vault_document_id}/open",
+                authenticated(grants, sim.open_document),
+                methods=["POST"],
+            ),
+            Route(
+                SIMULATOR_PREFIX + "/patients/{matricule}/digital-status",
+                authenticated(grants, sim.set_status),
+                methods=["PUT"],
+            ),
+        ]
     app = Starlette(
         routes=[
+            *extra,
             Route("/v1/health", routes.health, methods=["GET"]),
             Route("/v1/openapi.yaml", routes.openapi, methods=["GET"]),
             Route("/v1/documents", authenticated(grants, upload), methods=["POST"]),
@@ -84,7 +109,7 @@ def create_app(
 class VaultRoutes:
     """The read handlers of the API (the upload is :class:`~econnector_vault.upload.Upload`)."""
 
-    def __init__(self, store: VaultStore, patients: Mapping[str, str]) -> None:
+    def __init__(self, store: VaultStore, patients: PatientDirectory) -> None:
         self.store = store
         self.patients = patients
         self.openapi_text = (
@@ -130,3 +155,43 @@ class VaultRoutes:
             return forbidden_provider()
         activity = await run_in_threadpool(self.store.billing_activity, quarter, provider_code)
         return JSONResponse(activity.as_json())
+
+
+class Simulator:
+    """The patient's side, for tests and demos (``--patient-simulator``): open a document,
+    change a digital status. Not part of the vault API v1 the daemon speaks."""
+
+    def __init__(self, store: VaultStore, patients: PatientDirectory) -> None:
+        self.store = store
+        self.patients = patients
+
+    async def open_document(self, request: Request) -> Response:
+        """The patient opens a document of the token's providers; the first opening is kept."""
+        vault_document_id = request.path_params["vault_document_id"]
+        doc = await run_in_threadpool(
+            self.store.open_document, vault_document_id, request.state.providers
+        )
+        if doc is None:
+            return problem(404, "not-found", "Not found", "No document has this id.")
+        return JSONResponse(
+            {"vault_document_id": doc.vault_document_id, "opened_at": doc.opened_at}
+        )
+
+    async def set_status(self, request: Request) -> Response:
+        """The patient changes their digital status (kept until the vault stops, or until
+        the patients file changes)."""
+        matricule = request.path_params["matricule"]
+        if not is_matricule(matricule):
+            return query_invalid([FieldError("matricule", "must be 13 digits")])
+        try:
+            body = await request.json()
+        except ValueError:
+            return request_invalid("The body must be JSON: {\"status\": \"red\"}.")
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in DIGITAL_STATUSES:
+            return request_invalid(
+                "The body must be JSON: {\"status\": \"red\"}.",
+                [FieldError("status", "must be one of " + ", ".join(DIGITAL_STATUSES))],
+            )
+        self.patients.set(matricule, str(status))
+        return JSONResponse({"matricule": matricule, "status": status})

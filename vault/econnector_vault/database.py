@@ -4,7 +4,8 @@
 and its fee record commit in one transaction (no fee without a receipt), and a
 UNIQUE index over (provider code, idempotency key) makes concurrent duplicate
 submissions, from threads or processes, fail with ``sqlite3.IntegrityError``
-instead of creating two records.
+instead of creating two records. A database made by an older version is
+migrated when it opens (columns added, never removed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from econnector_vault.billing import CURRENCY
 __all__ = ["DocumentRecord", "VaultDatabase"]
 
 # 2: idempotency keys are unique per provider code, no longer globally.
-SCHEMA_VERSION = 2
+# 3: documents.opened_at, when the patient first opened the document.
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,13 @@ class VaultDatabase:
                 "fee_amount": str,
                 "fee_currency": str,
                 "path": str,
+                "opened_at": str,
             },
             pk="vault_document_id",
             not_null={"idempotency_key", "sha256", "size", "received_at", "metadata", "path"},
             if_not_exists=True,
         )
+        self._add_column(db, "documents", "opened_at")  # version 2 had none
         # Keys are scoped by provider code: another practice's token cannot
         # register a key that this practice's genuine upload would then hit.
         db.execute("DROP INDEX IF EXISTS documents_idempotency_key")
@@ -134,6 +138,17 @@ class VaultDatabase:
             ["quarter", "provider_code"], index_name="fees_quarter_provider", if_not_exists=True
         )
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @staticmethod
+    def _add_column(db: sqlite_utils.Database, table: str, column: str) -> None:
+        """Add a TEXT column an older database lacks (another process may add it first)."""
+        if column in db.table(table).columns_dict:
+            return
+        try:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -177,6 +192,13 @@ class VaultDatabase:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def mark_opened(self, vault_document_id: str, opened_at: str) -> None:
+        """Record the patient's first opening; a later one changes nothing."""
+        self._db().conn.execute(
+            "UPDATE documents SET opened_at = ? WHERE vault_document_id = ? AND opened_at IS NULL",
+            (opened_at, vault_document_id),
+        )
 
     # -- reads ------------------------------------------------------------------------------------
 

@@ -47,7 +47,8 @@ _TOTAL_RE = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?")
 _VAULT_ID_RE = re.compile(r"vd_[0-9a-f]{32}")
 _MAX_TEXT = 200
 _REQUIRED = ("document_id", "type", "issued_at", "patient", "author", "original_sha256")
-_OPTIONAL = ("submitted_by", "language", "invoice")
+_OPTIONAL = ("submitted_by", "submitted_by_name", "invoice_qr_reference", "language",
+             "invoice")
 
 
 # -- identifiers ----------------------------------------------------------------------------------
@@ -219,8 +220,9 @@ def _check_author(value: Any, errors: list[FieldError]) -> None:
 
 
 def _check_optional(meta: dict[Any, Any], errors: list[FieldError]) -> None:
-    if "submitted_by" in meta and not _text(meta["submitted_by"]):
-        errors.append(FieldError("submitted_by", f"must be a string of 1-{_MAX_TEXT} characters"))
+    for key in ("submitted_by", "submitted_by_name", "invoice_qr_reference"):
+        if key in meta and not _text(meta[key]):
+            errors.append(FieldError(key, f"must be a string of 1-{_MAX_TEXT} characters"))
     if "language" in meta and not _matches(_LANGUAGE_RE, meta["language"]):
         errors.append(FieldError("language", "must be a two-letter lowercase ISO 639-1 code"))
 

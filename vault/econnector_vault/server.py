@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import errno
 import functools
+import ipaddress
 import signal
 import socket
 import ssl
@@ -31,14 +32,13 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-import yaml
 from asn1crypto import x509 as asn1_x509
 from starlette.types import ASGIApp
 
 from econnector_vault import slowguard
 from econnector_vault.app import create_app
-from econnector_vault.metadata import is_matricule, is_provider_code
-from econnector_vault.patients import DIGITAL_STATUSES
+from econnector_vault.metadata import is_provider_code
+from econnector_vault.patients import PatientDirectory, PatientsFileError, read_patients_file
 from econnector_vault.store import DEFAULT_MAX_DOCUMENT_BYTES, VaultStore
 from econnector_vault.trust import TrustRootsError, load_trust_roots
 
@@ -101,28 +101,17 @@ def load_tokens(path: Path) -> dict[str, frozenset[str]]:
 def load_patients(path: Path) -> dict[str, str]:
     """A YAML mapping of matricule to digital status (green, blue or red)."""
     try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise StartupError(f"patients file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StartupError(f"patients file {path} cannot be read: {reason}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise StartupError(f"patients file {path} must be a mapping of matricule to status")
-    patients: dict[str, str] = {}
-    for key, status in data.items():
-        # An unquoted 13-digit matricule parses as an int; accept it as written.
-        matricule = str(key)
-        if isinstance(key, bool) or not is_matricule(matricule):
-            raise StartupError(f"patients file {path}: a key is not a 13-digit matricule")
-        if status not in DIGITAL_STATUSES:
-            raise StartupError(
-                f"patients file {path}: status must be one of {', '.join(DIGITAL_STATUSES)}"
-            )
-        patients[matricule] = str(status)
-    return patients
+        return read_patients_file(path)
+    except PatientsFileError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _load_directory(path: Path) -> PatientDirectory:
+    """The patients file as the server follows it (reread when it changes)."""
+    try:
+        return PatientDirectory.from_file(path)
+    except PatientsFileError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def _check_tls(tls_cert: Path | None, tls_key: Path | None) -> None:
@@ -204,7 +193,7 @@ class _Ready:
     """What the server runs on once every startup check passed."""
 
     tokens: dict[str, frozenset[str]]
-    patients: dict[str, str]
+    patients: PatientDirectory
     limits: slowguard.ConnectionLimits
     file_limit: int
     listener: socket.socket
@@ -226,6 +215,7 @@ def serve(
     header_timeout: float = 10.0,
     body_timeout: float = 15.0,
     trust_roots: Sequence[Path] = (),
+    patient_simulator: bool = False,
 ) -> int:
     """Serve the vault API until SIGTERM/SIGINT; the process exit code.
 
@@ -236,12 +226,17 @@ def serve(
     :mod:`econnector_vault.testing`) and is refused unless ``host`` is loopback.
     ``max_connections`` (default: 4096, or less when the open-file limit is
     lower) is where 503 answers start; see :mod:`.slowguard` for the timeouts.
+    ``patients_file`` is reread when it changes (:class:`PatientDirectory`);
+    ``patient_simulator`` adds the simulator's routes (tests and demos; refused
+    unless ``host`` is loopback).
     """
     try:
         if enable_faults:
-            _check_faults_host(host)
+            _check_faults_host(host, "--enable-faults")
+        if patient_simulator:
+            _check_faults_host(host, "--patient-simulator")
         tokens = load_tokens(Path(token_file))
-        patients = load_patients(Path(patients_file)) if patients_file else {}
+        patients = _load_directory(Path(patients_file)) if patients_file else PatientDirectory()
         _check_tls(Path(tls_cert) if tls_cert else None, Path(tls_key) if tls_key else None)
         roots = _load_roots(trust_roots)
         if max_document_bytes is not None and max_document_bytes < 1:
@@ -256,7 +251,8 @@ def serve(
         print(f"econnector vault: signatures must chain to one of {len(roots)} trust roots "
               f"from {len(trust_roots)} file(s)", file=sys.stderr)
     ready = _Ready(tokens, patients, limits, file_limit, listener, store)
-    config = _uvicorn_config(ready, host, port, tls_cert, tls_key, enable_faults=enable_faults)
+    config = _uvicorn_config(ready, host, port, tls_cert, tls_key, enable_faults=enable_faults,
+                             patient_simulator=patient_simulator)
     server = _Server(config)
     server.tls_handshake_timeout = limits.tls_handshake_timeout
     try:
@@ -269,13 +265,17 @@ def serve(
     return EXIT_OK
 
 
-def _check_faults_host(host: str) -> None:
-    from econnector_vault.testing import is_loopback_host
+def _check_faults_host(host: str, flag: str) -> None:
+    """``flag`` (a tests-only feature) is refused unless the server listens on loopback.
 
-    if not is_loopback_host(host):
-        raise StartupError(
-            "--enable-faults needs a loopback --host (127.0.0.0/8, ::1 or localhost)"
-        )
+    The same rule as :func:`econnector_vault.testing.is_loopback_host`, without loading
+    the fault machinery for the simulator.
+    """
+    loopback = host.strip().lower() == "localhost"
+    with contextlib.suppress(ValueError):
+        loopback = loopback or ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    if not loopback:
+        raise StartupError(f"{flag} needs a loopback --host (127.0.0.0/8, ::1 or localhost)")
 
 
 def _connection_limits(
@@ -329,8 +329,13 @@ def _uvicorn_config(
     tls_key: Path | None,
     *,
     enable_faults: bool,
+    patient_simulator: bool = False,
 ) -> uvicorn.Config:
-    app: ASGIApp = create_app(ready.store, ready.tokens, ready.patients, access_log=True)
+    app: ASGIApp = create_app(ready.store, ready.tokens, ready.patients, access_log=True,
+                              simulator=patient_simulator)
+    if patient_simulator:
+        print("econnector vault: the patient simulator is enabled (tests and demos only)",
+              file=sys.stderr)
     protocol: type[Any] = slowguard.guarded_protocol_class(ready.limits)
     if enable_faults:
         # Tests only: the control API in front of the app, and the h11 protocol that lets
@@ -379,7 +384,11 @@ def build_parser(prog: str = "econnector vault serve") -> argparse.ArgumentParse
     )
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain (enables HTTPS)")
     parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
-    parser.add_argument("--patients", type=Path, help="YAML mapping matricule -> green|blue|red")
+    parser.add_argument(
+        "--patients",
+        type=Path,
+        help="YAML mapping matricule -> green|blue|red (reread when the file changes)",
+    )
     parser.add_argument(
         "--max-document-mb",
         type=float,
@@ -418,6 +427,12 @@ def build_parser(prog: str = "econnector vault serve") -> argparse.ArgumentParse
         action="store_true",
         help="serve the fault-injection API /v1/_faults (tests only; loopback --host only)",
     )
+    parser.add_argument(
+        "--patient-simulator",
+        action="store_true",
+        help="serve /v1/simulator/...: open documents and change digital statuses as a "
+        "patient would (tests and demos only; loopback --host only)",
+    )
     return parser
 
 
@@ -444,6 +459,7 @@ def main(argv: list[str] | None = None, prog: str = "econnector vault serve") ->
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         trust_roots=args.trust_roots,
+        patient_simulator=args.patient_simulator,
     )
 
 

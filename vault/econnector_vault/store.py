@@ -102,6 +102,7 @@ class StoredDocument:
     fee_currency: str
     path: Path
     provider_code: str = ""
+    opened_at: str | None = None  # when the patient first opened it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class StoredDocument:
             "size": self.size,
             "metadata": self.metadata,
             "fee": {"amount": self.fee_amount, "currency": self.fee_currency},
+            "opened_at": self.opened_at,
         }
 
 
@@ -319,7 +321,23 @@ class VaultStore:
             fee_currency=row["fee_currency"],
             path=self.data_dir / row["path"],
             provider_code=str(row["provider_code"]),
+            opened_at=row.get("opened_at"),
         )
+
+    def open_document(
+        self,
+        vault_document_id: str,
+        providers: Collection[str] | None = None,
+        now: datetime | None = None,
+    ) -> StoredDocument | None:
+        """The patient opens the document (the simulator): the first opening is kept.
+
+        None, as :meth:`get`, when the id is unknown or belongs to another provider.
+        """
+        if self.get(vault_document_id, providers) is None:
+            return None
+        self._rows.mark_opened(vault_document_id, format_rfc3339(now or datetime.now(UTC)))
+        return self.get(vault_document_id, providers)
 
     def count_documents(self) -> int:
         return self._rows.count_documents()

@@ -38,9 +38,10 @@ def since(stamp: str) -> str:
 
 def on_event(cfg: Config) -> OnEvent | None:
     """Where additions and revocations go besides the grants database: the audit trail
-    (wired by the lead: ``assistant-added`` / ``assistant-revoked`` with the data of
-    ``assistants._event``). None: not recorded elsewhere."""
-    return None
+    (``assistant-added`` / ``assistant-revoked`` with the data of ``assistants._event``)."""
+    from .. import audit
+
+    return audit.cli_recorder(cfg)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
