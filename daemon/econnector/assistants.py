@@ -14,10 +14,9 @@ What the signature cannot show is a row deleted: deleting a grant refuses the
 assistant (fail closed), but clearing a revocation brings a revoked grant back; the
 audit trail records every addition and revocation for that reason.
 
-The daemon checks each document with :meth:`Grants.check`: a dict lookup after the
-first verification of a row (verdicts are cached per row content and certificate),
-and the table is re-read when another connection (the CLI) committed a change
-(``PRAGMA data_version``).
+The daemon checks each document with :meth:`Grants.check`: one indexed read of the
+newest grant (so what the CLI changed counts at once), and a dict lookup after the
+first verification of a row (verdicts are cached per row content and certificate).
 """
 
 from __future__ import annotations
@@ -26,9 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import re
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import filemodes
 from .errors import IdentityHeld
+from .sqlitedb import connect_private
 
 if TYPE_CHECKING:
     from .config import Config, Identity
@@ -246,40 +243,14 @@ def _row(r: tuple[Any, ...]) -> Grant:
                  bytes(r[6] or b""), r[7], r[8], bytes(r[9]) if r[9] is not None else None)
 
 
-def _private_file(path: Path) -> None:
-    """Create the database file 0600 before SQLite does (its -wal and -shm take the
-    database's mode), and, when root runs the CLI, owned by whoever owns ``work/``.
-
-    Only before this process connects: closing any descriptor of a file drops every
-    POSIX lock the process holds on it, SQLite's included; another process's last
-    close would then take the WAL away from under this connection (it saw a stale
-    snapshot for good). :func:`_same_owner` is what runs after connecting."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, filemodes.PRIVATE_FILE)
-    os.close(fd)
-    _same_owner(path)
-
-
-def _same_owner(path: Path) -> None:
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        st = os.stat(path.parent)
-        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            with contextlib.suppress(FileNotFoundError):
-                os.chown(p, st.st_uid, st.st_gid)
-
-
 class Grants:
     """The grants database: written by the CLI, read by the daemon (one per process)."""
 
     def __init__(self, path: Path) -> None:
-        filemodes.ensure_dir(path.parent)
-        _private_file(path)
         self.path = path
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn = connect_private(path)
         # Text that is not UTF-8 (written by hand) reads with U+FFFD: its check fails.
         self.conn.text_factory = lambda b: b.decode("utf-8", "replace")
-        self.conn.execute("PRAGMA busy_timeout=5000")
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY, provider_code TEXT "
             "NOT NULL, login TEXT NOT NULL, name TEXT NOT NULL, granted_at TEXT NOT NULL, "
@@ -287,10 +258,7 @@ class Grants:
             "revocation_json TEXT, revocation_cms BLOB)")
         self.conn.execute("CREATE INDEX IF NOT EXISTS grants_login ON grants "
                           "(provider_code, login)")
-        _same_owner(path)  # the -wal and -shm now exist: same owner when root
         self._lock = threading.Lock()
-        self._version: int | None = None
-        self._latest: dict[tuple[str, str], Grant] = {}
         self._verified: dict[tuple[str, str], bool] = {}
 
     def close(self) -> None:
@@ -312,22 +280,6 @@ class Grants:
                               "login = ? ORDER BY id DESC LIMIT 1",
                               (provider_code, login)).fetchall()
         return _row(r[0]) if r else None
-
-    def _refresh(self) -> None:
-        """Re-read the table when another connection committed since (call locked)."""
-        # fetchall, not fetchone: a statement left unfinished keeps its read transaction
-        # open, and the connection would go on seeing the old snapshot (and version).
-        version = int(self.conn.execute("PRAGMA data_version").fetchall()[0][0])
-        if version == self._version:
-            return
-        latest: dict[tuple[str, str], Grant] = {}
-        for g in self.rows():  # oldest first: the newest of each login stays
-            latest[(g.provider_code, g.login)] = g
-        self._latest, self._version = latest, version
-
-    def _invalidate(self) -> None:
-        with self._lock:
-            self._version = None  # our own writes do not change data_version
 
     def check(self, provider_code: str, submitted_by: str | None, *,
               doctor_login: str | None, doctor_cert_sha256: str,
@@ -390,7 +342,6 @@ class Grants:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self._invalidate()
         grant = Grant(int(cur.lastrowid or 0), pc, login, name, granted_at, text, blob,
                       None, None, None)
         if on_event is not None:
@@ -414,7 +365,6 @@ class Grants:
             "WHERE id = ? AND revoked_at IS NULL", (revoked_at, text, blob, current.id))
         if cur.rowcount != 1:
             raise NotGranted(login)
-        self._invalidate()
         grant = Grant(current.id, pc, login, current.name, current.granted_at,
                       current.grant_json, current.grant_cms, revoked_at, text, blob)
         if on_event is not None:

@@ -21,7 +21,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -33,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from . import filemodes, names
+from . import names
 from .matricule import mask, mask_text
+from .sqlitedb import connect_private
 from .states import Event, State
 
 if TYPE_CHECKING:
@@ -195,15 +195,7 @@ class AuditTrail:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        filemodes.ensure_dir(path.parent)
-        # Private from its first byte whatever the umask (the CLI runs with the user's);
-        # SQLite gives its -wal and -shm files the database file's mode.
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                               timeout=5.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn = connect_private(path)
         conn.executescript(_SCHEMA)
         self.conn = conn
         # One connection, used from the event loop and from to_thread calls.

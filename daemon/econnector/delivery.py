@@ -72,15 +72,18 @@ class Deliverer:
         sender = self.sender_name(d)
         if sender:
             metadata["submitted_by_name"] = sender
-        status = await self._status(d)
-        if status is not None and status["status"] == "red":
-            # Opted out (a status no older than patients.status_ttl_s): signed, not
-            # sent, not billed; staff hand over the printed copy.
-            return self.drops.opted_out(d, patient_status=status)
         key = idempotency_key(d.provider_code, d.document_id)
         later = self.status.while_uploading(d.id)
+        status: PatientStatus | None = None
         try:
             async with self.sem:
+                # Asked in the upload's turn, so the uploads keep the order the gate
+                # admitted them in (the semaphore is first come, first served).
+                status = await self._status(d)
+                if status is not None and status["status"] == "red":
+                    # Opted out (a status no older than patients.status_ttl_s): signed,
+                    # not sent, not billed; staff hand over the printed copy.
+                    return self.drops.opted_out(d, patient_status=status)
                 res = await self.vault.upload(metadata, self.signed_path(d), key)
         except FileBusy as e:
             self.gate.drop_probe(d.id)

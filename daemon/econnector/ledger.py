@@ -21,7 +21,6 @@ Grouping (:func:`summarize`) and reconciliation (:func:`reconcile`) are pure.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sqlite3
 import threading
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from . import filemodes
+from .sqlitedb import connect_private
 from .states import State
 
 if TYPE_CHECKING:
@@ -192,15 +191,7 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        filemodes.ensure_dir(path.parent)
-        # Private from its first byte whatever the umask (the CLI runs with the user's);
-        # SQLite gives its -wal and -shm files the database file's mode.
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                               timeout=5.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn = connect_private(path)
         conn.executescript(_SCHEMA)
         self.conn = conn
         self._lock = threading.Lock()  # one connection, from the loop and from threads

@@ -49,6 +49,12 @@ class PatientStatuses:
             return Status(hit[0], hit[1], cached=True)
         return None
 
+    def last_known(self, matricule: str) -> Status | None:
+        """The last answer kept, however old (it never decides a delivery: only what
+        goes on an invoice signed while the vault cannot be asked)."""
+        hit = self.store.cached_status(matricule)
+        return Status(hit[0], hit[1], cached=True) if hit is not None else None
+
     async def status(self, matricule: str) -> Status:
         """The status that decides now; asks the vault when the cache has none fresh.
         Raises the vault client's errors (VaultUnavailable, VaultHeld, ...)."""

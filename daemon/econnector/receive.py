@@ -196,8 +196,6 @@ class Receiver:
         if refused is not None:
             return refused
         qr = await self._qr(d)
-        if isinstance(qr, Drop):
-            return qr
         job = SignJob(
             provider_code=pc, src=str(self.outbox / d.pdf_name), dst=str(dst),
             max_pages=self.cfg.limits.max_pages,
@@ -245,19 +243,30 @@ class Receiver:
             "assistant-not-authorized", field="submitted_by", value=sender or "-",
             provider=pc, detail=NOT_AUTHORIZED.get(verdict.reason or "", verdict.reason)))
 
-    async def _qr(self, d: Drop) -> QrStamp | Drop | None:
+    async def _qr(self, d: Drop) -> QrStamp | None:
         """The QR code of an invoice whose patient opted in (green, blue); None for
-        any other document; the drop itself when the status cannot be asked now (it
-        waits: whether the code goes on the page must be known before signing)."""
+        any other document.
+
+        Whether the code goes on the page must be known before signing. When the
+        vault cannot be asked now, the last answer kept decides, however old; for a
+        patient never asked, the invoice is signed without a code. Signing does not
+        wait for the vault (the doctor's key may be unlocked only now; the delivery
+        waits for the vault anyway, and the status asked then decides whether it is
+        sent)."""
         q, meta = self.cfg.invoice_qr, d.meta
         if (not q.enabled or self.patients is None or meta is None
                 or meta.get("type") != "invoice" or "invoice" not in meta):
             return None
+        matricule = meta["patient"]["matricule"]
         try:
-            st = await self.patients.status(meta["patient"]["matricule"])
+            st = await self.patients.status(matricule)
         except EconnectorError as e:
-            log.warning("patient-status-unavailable", drop=d.id, code=e.code)
-            return self.drops.retry_later(d, e)
+            known = self.patients.last_known(matricule)
+            log.warning("patient-status-unavailable", drop=d.id, code=e.code,
+                        last_known=known is not None)
+            if known is None:
+                return None
+            st = known
         status: PatientStatus = {"status": st.status, "checked_at": iso(st.checked_at)}
         if st.status not in OPTED_IN:
             self.store.update(d.id, self.clock(), patient_status=status, invoice_qr=None)

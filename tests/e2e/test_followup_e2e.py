@@ -5,6 +5,7 @@ says so at the daemon's next follow-up round (``followup.poll_every_s: 1``)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from econnector_testsupport.daemon import (
     SIDECAR_MATRICULE,
     Daemon,
     drop,
+    run_cli,
     running_daemon,
     sidecar,
     wait_for,
@@ -73,5 +75,10 @@ def test_the_status_file_says_when_the_patient_opened_the_document(
     assert abs((_utc(seen) - _utc(opened_at)).total_seconds()) < 1.0
     after = daemon.status("inv-fu-1")
     assert after is not None and after["state"] == "delivered"
+    # `econnector status` counts it and marks it, in the staff's language.
+    r = run_cli("status", "-c", str(daemon.config), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["opened"] == 1, r
+    r = run_cli("status", "-c", str(daemon.config), "--lang", "de")
+    assert "vom Patienten geöffnet: 1" in r.stdout and "geöffnet am" in r.stdout, r.stdout
     # The daemon's log names no patient.
     assert SIDECAR_MATRICULE not in daemon.log()

@@ -278,6 +278,34 @@ def test_a_status_turned_red_after_caching_ends_not_sent_and_is_remembered(
     assert first["outcome"] == "not-sent" and first["patient_status"]["status"] == "red"
 
 
+def test_signing_does_not_wait_for_the_status_the_last_known_one_decides_the_qr(
+        cfg: Config) -> None:
+    """The vault cannot say the status when the invoices are signed: a patient asked
+    before (however long ago) gets the QR code that answer calls for; a patient never
+    asked gets none. Both are signed at once and delivered (the upload decides)."""
+    vault = MockVault()
+    known, unknown = unique_matricule(11), unique_matricule(12)
+    clock = FakeClock()
+    h = Harness(cfg, vault=vault, clock=clock)
+    h.store.cache_status(known, "green", clock.clock() - 30 * 86400)  # a month old
+    vault.status_down = True
+    drop(cfg.folders.outbox, "known", unsigned_pdf("known"), sidecar("KNOWN-1", mat=known))
+    drop(cfg.folders.outbox, "unknown", unsigned_pdf("unknown"),
+         sidecar("UNKNOWN-1", mat=unknown))
+
+    async def scenario(h: Harness) -> None:
+        await h.state("known", "delivered")
+        await h.state("unknown", "delivered")
+
+    h.run(scenario)
+    inbox = cfg.folders.inbox
+    with_code = json.loads((inbox / "known.receipt.json").read_text())
+    without = json.loads((inbox / "unknown.receipt.json").read_text())
+    assert with_code["invoice_qr"]["payload"].startswith("EC1*")
+    assert "invoice_qr" not in without
+    assert len(vault.uploads) == 2
+
+
 def test_an_intake_refusal_is_heard_as_one_reject(cfg: Config) -> None:
     """A pair refused at intake (here a Word file named .pdf) is claimed and rejected
     in one step: the practice never sees it 'received'."""

@@ -156,6 +156,7 @@ class MockVault:
         # the matricules asked, in order.
         self.statuses: dict[str, str] = {}
         self.status_asks: list[str] = []
+        self.status_down = False  # digital-status answers 503 while True
 
     def client(self) -> VaultClient:
         return VaultClient("http://mock-vault", "mock-token",
@@ -166,6 +167,8 @@ class MockVault:
         if (request.method == "GET" and len(parts) == 5 and parts[2] == "patients"
                 and parts[4] == "digital-status"):
             self.status_asks.append(parts[3])
+            if self.status_down:
+                return httpx.Response(503, json={"code": "unavailable"})
             return httpx.Response(200, json={"matricule": parts[3],
                                              "status": self.statuses.get(parts[3], "green")})
         if request.url.path != "/v1/documents" or request.method != "POST":
