@@ -73,3 +73,12 @@ def test_bench_quick_levels_measures_each_level_the_tsa_and_pyhanko(tmp_path: Pa
                                                                      "receipt"]
     assert "| B-LT throughput | econnector |" in r.stdout
     assert "| target | measured | needed | result |" in r.stdout
+
+
+def test_bench_invoice_qr_prints_the_codes_cost() -> None:
+    """``bench/invoice_qr.py``: both kinds signed, and the difference printed."""
+    r = subprocess.run([sys.executable, str(BENCH / "invoice_qr.py"), "--count", "3"],
+                       capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "| invoice with QR code | 3 |" in r.stdout, r.stdout
+    assert "the QR code costs" in r.stdout, r.stdout
