@@ -2,7 +2,7 @@
 # Install the Debian packages econnector needs, when missing and running as root.
 #   python: what `make run` needs (a venv-capable Python 3.11+)
 #   test:   what the test suite needs in addition (pdfsig, qpdf, useradd, setpriv,
-#           softhsm2-util, pkcs11-tool)
+#           softhsm2-util, pkcs11-tool, systemd-analyze)
 # As non-root, say what is missing instead of failing silently.
 set -eu
 need=""
@@ -29,6 +29,8 @@ case "${1:-python}" in
     command -v pkcs11-tool >/dev/null 2>&1 || need="$need opensc"
     # invoice QR codes: decode what the signed page shows (pdftoppm is poppler-utils)
     command -v zbarimg >/dev/null 2>&1 || need="$need zbar-tools"
+    # the systemd units: systemd-analyze verify and security (no running systemd needed)
+    command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
     ;;
 esac
 [ -z "$need" ] && exit 0

@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import signal
 import sqlite3
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
 
-from . import control
+from . import control, sdnotify
 from .config import Config, folder_gid
 from .errors import ConfigError
 from .pipeline import Pipeline
@@ -33,6 +35,13 @@ from .watcher import Watcher
 log = structlog.get_logger("econnector.daemon")
 
 SHUTDOWN_DEADLINE = 10.0
+STATUS_EVERY = 5.0  # seconds between two STATUS= lines (sent only when the text changed)
+
+# Test only (tests/e2e/test_sdnotify_e2e.py; never set it in production): with
+# ECONNECTOR_TEST_STALL_LOOP_S=N the event loop blocks in time.sleep(N), once,
+# STALL_AFTER seconds after READY=1, as a stuck loop would: WATCHDOG=1 must stop.
+STALL_ENV = "ECONNECTOR_TEST_STALL_LOOP_S"
+STALL_AFTER = 2.0
 
 
 def open_store(path: Path) -> Store:
@@ -98,9 +107,67 @@ async def _start_control(cfg: Config, pipeline: Pipeline, loop: asyncio.Abstract
     return server
 
 
+def watcher_healthy(watcher: Watcher) -> bool:
+    """The file watcher runs, or is not meant to: ``observer: none``, or the outbox is
+    gone (the pipeline restarts the watcher when it is back; a restart of the service
+    would not bring a share back)."""
+    if watcher.kind == "none":
+        return True
+    if watcher.observer is not None and watcher.observer.is_alive():
+        return True
+    return not watcher.folder.is_dir()
+
+
+def _test_stall(environ: Mapping[str, str] = os.environ) -> float | None:
+    raw = environ.get(STALL_ENV)
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"econnector: {STALL_ENV} must be a number of seconds") from None
+
+
+def _notify_tasks(notifier: sdnotify.Notifier, pipeline: Pipeline, watcher: Watcher,
+                  sup: asyncio.Task[None], loop: asyncio.AbstractEventLoop
+                  ) -> list[asyncio.Task[None]]:
+    """STATUS= every few seconds and, when systemd asks for it, WATCHDOG=1 from the event
+    loop itself: a blocked loop sends nothing, and systemd restarts the service."""
+
+    async def report_status() -> None:
+        last = ""
+        while True:
+            try:
+                text = sdnotify.status_line(pipeline.store.counts(), str(pipeline.gate.state),
+                                            watcher_healthy(watcher))
+            except Exception as e:  # the status line never stops the daemon
+                text = f"status unavailable ({type(e).__name__})"
+            if text != last:
+                notifier.status(text)
+                last = text
+            await asyncio.sleep(STATUS_EVERY)
+
+    async def keep_watchdog(interval: float) -> None:
+        while True:
+            if sup.done():  # the watcher's supervisor died: nothing restarts the watcher
+                log.error("watchdog-withheld", reason="watcher supervisor stopped")
+            elif not watcher_healthy(watcher):
+                log.warning("watchdog-withheld", reason="file watcher down")
+            else:
+                notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    tasks = [loop.create_task(report_status())]
+    if notifier.watchdog_interval is not None:
+        tasks.append(loop.create_task(keep_watchdog(notifier.watchdog_interval)))
+    return tasks
+
+
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    notifier = sdnotify.Notifier.from_env()  # and out of the environment of children
+    stall = _test_stall()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
@@ -128,14 +195,28 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
           f"econnector: receipts and status files appear in {cfg.folders.inbox}",
           file=sys.stderr, flush=True)
     sup: asyncio.Task[None] | None = None
+    notes: list[asyncio.Task[None]] = []
     try:
         try:
             watcher.start()
         except OSError as e:  # e.g. the outbox is on a share that is not there yet
             log.error("watcher-failed", error=str(e))
         sup = loop.create_task(supervise())
+        # Ready: the store is open, the signing workers run (prepare), the control
+        # channel answers and the watcher runs (if it could not start, rescans do its
+        # work: still ready, and the STATUS= line says the watcher is down).
+        if notifier.enabled:
+            notes = _notify_tasks(notifier, pipeline, watcher, sup, loop)
+            notifier.ready()
+        if stall is not None:
+            log.warning("test-stall-armed", seconds=stall, after=STALL_AFTER)
+            loop.call_later(STALL_AFTER, time.sleep, stall)
         await pipeline.run(stop)
     finally:
+        notifier.stopping()  # first: systemd shows "deactivating" during the drain
+        notifier.status("stopping: finishing the documents in flight")
+        for task in notes:
+            task.cancel()
         deadline = time.monotonic() + SHUTDOWN_DEADLINE
         log.info("stopping")
         if ctl is not None:  # first: no unlock or lock while the rest shuts down
@@ -148,5 +229,6 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         pool.stop()
         await pipeline.close_vaults()
         store.close()
+        notifier.close()
         log.info("stopped")
     return 0
