@@ -624,9 +624,7 @@ class AuditListener:
                 catch_up(self.trail, self.store, drop.updated_at)
                 self.behind = False
                 return
-            row = self.store.conn.execute("SELECT max(id) FROM transitions WHERE drop_id = ?",
-                                          [drop.id]).fetchone()
-            tid = int(row[0]) if row and row[0] is not None else None
+            tid = self.store.last_transition_id  # committed just before this call
             at = drop.created_at if event is Event.CLAIM else drop.updated_at
             self.trail.append_all(transition_records(
                 drop, old.value if old is not None else None, drop.state.value, event.value,

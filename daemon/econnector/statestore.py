@@ -220,6 +220,9 @@ class Store:
         # document per step) no longer re-reads and re-decodes the row. Bounded,
         # so a backlog of thousands does not sit in memory twice.
         self._cache: OrderedDict[int, Drop] = OrderedDict()
+        # The id of the transition this process committed last: what the listeners,
+        # called right after the commit, record it under (the audit trail).
+        self.last_transition_id: int | None = None
         self._migrate()
 
     def integrity_ok(self) -> bool:
@@ -295,7 +298,7 @@ class Store:
                 "pdf_stat": json.dumps(pdf_stat) if pdf_stat is not None else None,
                 "sidecar_stat": json.dumps(sidecar_stat) if sidecar_stat is not None else None,
                 "created_at": now, "updated_at": now})
-            self._insert("transitions", {
+            self.last_transition_id = self._insert("transitions", {
                 "drop_id": drop_id, "from_state": None, "to_state": State.RECEIVED.value,
                 "event": Event.CLAIM.value, "at": now, "detail": stem})
         return self.get(drop_id)
@@ -335,7 +338,7 @@ class Store:
             signed = fields.get("signed_sha256", before.signed_sha256) is not None
             new = next_state(cur_state, event, signed=signed)
             self._update(drop_id, now, {**fields, "state": new})
-            self._insert("transitions", {
+            self.last_transition_id = self._insert("transitions", {
                 "drop_id": drop_id, "from_state": cur_state.value, "to_state": new.value,
                 "event": event.value, "at": now, "detail": detail})
         return self._remember(dataclasses.replace(before, **fields, state=new, updated_at=now))

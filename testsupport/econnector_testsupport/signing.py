@@ -27,6 +27,23 @@ def key_spec(identity: TestIdentity, provider: str = PC, level: str = "B-B") -> 
     return signer.KeySpec(provider, level, secret, str(identity.pkcs12))
 
 
+def sign_p12(data: bytes, identity: TestIdentity) -> bytes:
+    """``data`` signed B-B with a ``make_identity`` PKCS#12 by pyHanko directly (no
+    worker, no self-check): a good signature for the vault's own checks."""
+    from pyhanko.sign import fields, signers
+
+    signer = signers.SimpleSigner.load_pkcs12(
+        str(identity.pkcs12), passphrase=identity.passphrase_file.read_bytes().strip()
+    )
+    assert signer is not None
+    out = io.BytesIO()
+    signers.PdfSigner(
+        signers.PdfSignatureMetadata(field_name="Sig1", subfilter=fields.SigSeedSubFilter.PADES),
+        signer,
+    ).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=False), output=out)
+    return out.getvalue()
+
+
 def load_worker(identity: TestIdentity, provider: str = PC) -> None:
     """This process becomes a signing worker holding ``identity`` (and only it)."""
     signworker._SIGNERS.clear()

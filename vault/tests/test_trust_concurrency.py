@@ -11,7 +11,6 @@ once: a fresh vault with four drops. A tiny GIL switch interval makes it wide.
 
 from __future__ import annotations
 
-import io
 import sys
 import threading
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from econnector.testid import TestIdentity, make_identity
+from econnector_testsupport.signing import sign_p12
 from econnector_testsupport.vault import unsigned_pdf
 from econnector_vault.errors import StoreError
 from econnector_vault.signatures import check_pdf_signature
@@ -30,21 +30,6 @@ THREADS = 6
 ROUNDS = 16
 
 
-def _sign(data: bytes, identity: TestIdentity) -> bytes:
-    """``data`` signed B-B with the identity's PKCS#12, as the daemon does."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers
-
-    signer = signers.SimpleSigner.load_pkcs12(
-        str(identity.pkcs12), passphrase=identity.passphrase_file.read_bytes().strip()
-    )
-    assert signer is not None
-    out = io.BytesIO()
-    signers.PdfSigner(
-        signers.PdfSignatureMetadata(field_name="Sig1", subfilter=fields.SigSeedSubFilter.PADES),
-        signer,
-    ).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=False), output=out)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +39,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestIdentity, list
     paths = []
     for n in range(THREADS):
         path = folder / f"doc{n}.pdf"
-        path.write_bytes(_sign(unsigned_pdf(f"concurrent {n}"), identity))
+        path.write_bytes(sign_p12(unsigned_pdf(f"concurrent {n}"), identity))
         paths.append(path)
     return identity, paths
 

@@ -30,6 +30,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from econnector.testid import TestIdentity, make_ca, make_identity
 from econnector_testsupport.daemon import econnector_cmd
+from econnector_testsupport.signing import sign_p12
 from econnector_testsupport.vault import (
     VaultProcess,
     metadata,
@@ -186,21 +187,6 @@ def _sign_lt(
     return out.getvalue()
 
 
-def _sign_p12(data: bytes, identity: TestIdentity) -> bytes:
-    """``data`` signed with a ``make_identity`` PKCS#12, as the daemon's B-B does."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers
-
-    signer = signers.SimpleSigner.load_pkcs12(
-        str(identity.pkcs12), passphrase=identity.passphrase_file.read_bytes().strip()
-    )
-    assert signer is not None
-    out = io.BytesIO()
-    signers.PdfSigner(
-        signers.PdfSignatureMetadata(field_name="Sig1", subfilter=fields.SigSeedSubFilter.PADES),
-        signer,
-    ).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=False), output=out)
-    return out.getvalue()
 
 
 def _with_crl(signed: bytes, ca: Issued, revoked: x509.Certificate, at: dt.datetime) -> bytes:
@@ -317,7 +303,7 @@ def refused(r: httpx.Response, reason: str) -> dict[str, Any]:
 def test_a_doctor_under_a_root_is_stored_and_a_replay_answers_200(
     strict_vault: VaultProcess, tp: Pki
 ) -> None:
-    data = _sign_p12(unsigned_pdf("trusted doctor"), tp.good)
+    data = sign_p12(unsigned_pdf("trusted doctor"), tp.good)
     meta = json.dumps(metadata(document_id="2026-trusted")).encode()
     for expected in (201, 200):
         r = httpx.post(
@@ -340,7 +326,7 @@ def test_the_intermediate_comes_from_the_signature_and_the_second_roots_file_cou
     assert upload(strict_vault, chained).status_code == 201
     # The not-yet-valid identity's CA sits alone in the second --trust-roots file:
     # its signature is refused for the time, not for the chain.
-    future = refused(upload(strict_vault, _sign_p12(unsigned_pdf(), tp.future)),
+    future = refused(upload(strict_vault, sign_p12(unsigned_pdf(), tp.future)),
                      "signer-not-yet-valid-at-signing-time")
     assert "not-trusted" not in future["reason"]
 
@@ -366,7 +352,7 @@ def test_the_signature_timestamp_decides_the_signing_time(
 
 def test_a_doctor_under_another_ca_is_not_trusted(strict_vault: VaultProcess, tp: Pki) -> None:
     """Its CA even bears the same name as two configured roots: the name is not enough."""
-    body = refused(upload(strict_vault, _sign_p12(unsigned_pdf(), tp.stranger)), "not-trusted")
+    body = refused(upload(strict_vault, sign_p12(unsigned_pdf(), tp.stranger)), "not-trusted")
     assert "trusted root" in body["detail"]
     # A self-signed doctor (the default test identity) is no better.
     body = refused(upload(strict_vault, sign_pdf(unsigned_pdf())), "not-trusted")
@@ -375,14 +361,14 @@ def test_a_doctor_under_another_ca_is_not_trusted(strict_vault: VaultProcess, tp
 
 
 def test_a_doctor_signing_after_expiry_is_refused(strict_vault: VaultProcess, tp: Pki) -> None:
-    body = refused(upload(strict_vault, _sign_p12(unsigned_pdf(), tp.expired)),
+    body = refused(upload(strict_vault, sign_p12(unsigned_pdf(), tp.expired)),
                    "signer-expired-at-signing-time")
     assert "had expired when it signed" in body["detail"]
     assert "signing time the signer states" in body["detail"]
 
 
 def test_a_doctor_signing_before_validity_is_refused(strict_vault: VaultProcess, tp: Pki) -> None:
-    body = refused(upload(strict_vault, _sign_p12(unsigned_pdf(), tp.future)),
+    body = refused(upload(strict_vault, sign_p12(unsigned_pdf(), tp.future)),
                    "signer-not-yet-valid-at-signing-time")
     assert "was not yet valid when it signed" in body["detail"]
 
@@ -413,7 +399,7 @@ def test_a_certificate_without_non_repudiation_is_refused(
 def test_integrity_and_missing_signatures_carry_their_reason(
     strict_vault: VaultProcess, open_vault: VaultProcess, tp: Pki
 ) -> None:
-    signed = _sign_p12(unsigned_pdf("tampered"), tp.good)
+    signed = sign_p12(unsigned_pdf("tampered"), tp.good)
     for vp in (strict_vault, open_vault):
         refused(upload(vp, unsigned_pdf()), "missing")
         body = refused(upload(vp, signed + b"\n% appended\n"), "integrity")
@@ -479,8 +465,8 @@ def test_the_in_process_vault_takes_the_same_roots(tmp_path: Path, tp: Pki) -> N
                        "file": ("doc.pdf", data, "application/pdf")},
             )
 
-    assert asyncio.run(post(_sign_p12(unsigned_pdf(), tp.good))).status_code == 201
-    refused(asyncio.run(post(_sign_p12(unsigned_pdf(), tp.stranger))), "not-trusted")
+    assert asyncio.run(post(sign_p12(unsigned_pdf(), tp.good))).status_code == 201
+    refused(asyncio.run(post(sign_p12(unsigned_pdf(), tp.stranger))), "not-trusted")
     with pytest.raises(TrustRootsError, match="does not exist"):
         LocalTransport(tmp_path / "l2", "tok", ["90812100"], trust_roots=[tmp_path / "none"])
 
@@ -493,7 +479,7 @@ def test_the_trust_store_is_built_once_per_store(tmp_path: Path, tp: Pki) -> Non
         policy = store.trust
         assert policy is not None and len(policy.roots) == 4
         for n in range(2):
-            data = _sign_p12(unsigned_pdf(f"twice {n}"), tp.good)
+            data = sign_p12(unsigned_pdf(f"twice {n}"), tp.good)
             store.submit(metadata(document_id=f"2026-{n}"), io.BytesIO(data), f"k{n}")
         assert store.trust is policy
     finally:
