@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import signal
 import stat
 import sys
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG = 1
 
 
 def _prctl(option: int, arg: int = 0) -> int | None:
@@ -71,6 +73,30 @@ def harden_process() -> None:
     with contextlib.suppress(ValueError, OSError, AttributeError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _prctl(PR_SET_DUMPABLE, 0)
+
+
+def die_with_parent(parent: int | None) -> None:
+    """A child that must not outlive ``parent`` (a signing worker): SIGKILL when it
+    dies (Linux), and an exit now if it is already gone.
+
+    Without this, a worker whose daemon was killed finishes the job it holds and
+    renames signed bytes into ``work/signed/`` after the next daemon has delivered
+    and archived that document: a file no one owns (seen under load in the chaos
+    test). The death signal follows the thread that started the child; the pool
+    spawns its workers from the event loop's thread, which lives as long as the
+    daemon. Elsewhere (Windows) :func:`parent_gone` is checked before each rename.
+    """
+    if parent is None:
+        return
+    with contextlib.suppress(OSError):
+        _prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if parent_gone(parent):  # died before the signal was armed
+        os._exit(0)
+
+
+def parent_gone(parent: int | None) -> bool:
+    """True when the process that started us has died (we were re-parented)."""
+    return parent is not None and os.getppid() != parent
 
 
 def private_umask() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -262,8 +263,10 @@ class SignOutcome:
 # SIGINT is ignored first thing, before pyHanko's slow import: Ctrl-C in a terminal
 # reaches the whole process group, and the workers must not print KeyboardInterrupt
 # tracebacks; the main process stops them (end of their input) in its shutdown.
-_WORKER_CMD = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-               "from econnector.signworker import serve; serve()")
+def _worker_cmd() -> str:
+    """The worker's program: it knows its parent, to die with it (hardening)."""
+    return ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            f"from econnector.signworker import serve; serve(parent={os.getpid()})")
 
 
 class _Worker:
@@ -273,7 +276,7 @@ class _Worker:
         # The environment is an allow-list (hardening.child_env): a passphrase_env
         # or token_env variable never shows in a worker's /proc/<pid>/environ.
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_CMD],
+            [sys.executable, "-c", _worker_cmd()],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=child_env(),
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None

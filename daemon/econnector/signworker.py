@@ -42,7 +42,7 @@ from pyhanko.stamp import BaseStamp, BaseStampStyle
 from . import fsio, pades, pdfpolicy, safeopen
 from .codes import as_code
 from .errors import EconnectorError, IdentityHeld, PdfError, ServiceUnavailable, SignatureHeld
-from .hardening import harden_worker
+from .hardening import die_with_parent, harden_worker, parent_gone
 from .signer import (
     DIGEST,
     KeySpec,
@@ -160,6 +160,8 @@ def sign_file(job: SignJob) -> SignOutcome:
 # their size.
 IN_MEMORY_BYTES = 8 * 1024 * 1024
 
+_PARENT: int | None = None  # the daemon's pid (serve); None when signing in-process
+
 
 def _sign(job: SignJob) -> SignOutcome:
     signer = _SIGNERS.get(job.provider_code)
@@ -221,6 +223,11 @@ def _sign(job: SignJob) -> SignOutcome:
                 if small:
                     del signed
             input_size = os.fstat(fin.fileno()).st_size
+        if parent_gone(_PARENT):
+            # The daemon died with this job in hand: its next life signs again, and
+            # may already have delivered and archived this document.
+            os.unlink(tmp)
+            os._exit(0)
         # The self-check goes beside the signed bytes, before them: signed bytes found
         # after a crash always have theirs.
         fsio.write_json(check_path(Path(job.dst)), {"level": reached, **findings},
@@ -466,9 +473,13 @@ def _short(e: BaseException) -> str:
     return text[:200]
 
 
-def serve() -> None:
+def serve(parent: int | None = None) -> None:
     """A worker's life (see :mod:`.signer`): identities first, then jobs until the
-    end of its input, each answered with its outcome, pickled over the pipes."""
+    end of its input, each answered with its outcome, pickled over the pipes.
+    ``parent``: the daemon's pid; the worker never outlives it."""
+    global _PARENT
+    _PARENT = parent
+    die_with_parent(parent)
     # Ctrl-C reaches the whole process group: the main process stops the workers
     # (end of their input), so they ignore it instead of printing a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
