@@ -233,6 +233,35 @@ class Followup:
 
 
 @dataclass(frozen=True)
+class Node:
+    id: str  # this daemon's name among the practice's PCs
+    shared_outbox: bool  # claim each drop by a rename before working on it
+    lease: float  # seconds; a claim not renewed for this long is taken over
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    enabled: bool
+    interval: float  # seconds between rewrites of inbox/_econnector.json
+
+
+@dataclass(frozen=True)
+class LogRotation:
+    max_bytes: int  # the log file is rotated at this size
+    keep: int  # rotated files kept
+    console: str  # "auto", "json" or "text" (stdout only)
+
+
+def default_node_id() -> str:
+    """The host name, made a valid node id (letters, digits, - and _)."""
+    import re
+    import socket
+
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname().split(".")[0]).strip("-_")
+    return (name or "node")[:63]
+
+
+@dataclass(frozen=True)
 class Retry:
     base: float
     cap: float
@@ -257,6 +286,9 @@ class Config:
     audit: Audit = Audit(anchor_every=3600.0)
     followup: Followup = Followup(enabled=True, poll_every=600.0, window_days=30,
                                   max_per_round=100)
+    node: Node = Node(id="node", shared_outbox=False, lease=120.0)
+    heartbeat: Heartbeat = Heartbeat(enabled=True, interval=5.0)
+    log_rotation: LogRotation = LogRotation(max_bytes=20 * 1024 * 1024, keep=5, console="auto")
 
     def identity(self, provider_code: str) -> Identity | None:
         return next((i for i in self.identities if i.provider_code == provider_code), None)
@@ -359,6 +391,13 @@ def parse(doc: Any, base: Path, path: Path | None = None) -> Config:
         audit=Audit(anchor_every=float(doc["audit"]["anchor_every_s"])),
         followup=Followup(enabled=fu["enabled"], poll_every=float(fu["poll_every_s"]),
                           window_days=fu["window_days"], max_per_round=fu["max_per_round"]),
+        # Not in the schema's defaults: it depends on the machine.
+        node=Node(id=doc["node"].get("id") or default_node_id(),
+                  shared_outbox=doc["node"]["shared_outbox"], lease=float(doc["node"]["lease_s"])),
+        heartbeat=Heartbeat(enabled=doc["heartbeat"]["enabled"],
+                            interval=float(doc["heartbeat"]["interval_s"])),
+        log_rotation=LogRotation(max_bytes=log["max_mb"] * 1024 * 1024, keep=log["keep"],
+                                 console=log["console"]),
     )
 
 

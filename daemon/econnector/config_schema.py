@@ -6,7 +6,7 @@ setting's default is the schema's ``default`` keyword, filled in by
 :func:`with_defaults`; no code restates one (tests/unit/test_config.py checks
 that every optional property has one, or is one of the few derived at load:
 the folders from ``folders.root``, ``vault.data_dir`` from ``folders.work``,
-``signing.workers`` from the number of CPUs).
+``signing.workers`` from the number of CPUs, ``node.id`` from the host name).
 """
 
 from __future__ import annotations
@@ -330,8 +330,47 @@ SCHEMA: dict[str, Any] = {
             "default": {},
             "additionalProperties": False,
             "properties": {
-                "file": {"type": "string", "minLength": 1, "default": "-"},
+                "file": {"type": "string", "minLength": 1, "default": "-",
+                         "description": "a JSON-lines file, rotated by size; \"-\" for "
+                                        "stdout (the journal under systemd)"},
                 "level": {"enum": ["debug", "info", "warning", "error"], "default": "info"},
+                "max_mb": {"type": "integer", "minimum": 1, "maximum": 10240, "default": 20,
+                           "description": "the log file is rotated at this size"},
+                "keep": {"type": "integer", "minimum": 1, "maximum": 100, "default": 5,
+                         "description": "rotated files kept (econnector.jsonl.1 ... .N)"},
+                "console": {"enum": ["auto", "json", "text"], "default": "auto",
+                            "description": "stdout as JSON lines or readable text; auto: "
+                                           "text on a terminal, JSON otherwise"},
+            },
+        },
+        "node": {
+            "type": "object",
+            "default": {},
+            "additionalProperties": False,
+            "description": "several PCs of one practice on one shared outbox "
+                           "(docs/multi-node.md)",
+            "properties": {
+                "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
+                       "description": "this daemon's name among the practice's PCs "
+                                      "(default: the host name)"},
+                "shared_outbox": {"type": "boolean", "default": False,
+                                  "description": "other nodes take drops from the same "
+                                                 "outbox: claim each by a rename first"},
+                "lease_s": {"type": "number", "minimum": 10, "maximum": 86400,
+                            "default": 120,
+                            "description": "a claim whose node has not renewed its lease "
+                                           "for this long is taken over by another node"},
+            },
+        },
+        "heartbeat": {
+            "type": "object",
+            "default": {},
+            "additionalProperties": False,
+            "description": "inbox/_econnector.json, for the practice software "
+                           "(docs/folder-contract.md)",
+            "properties": {
+                "enabled": {"type": "boolean", "default": True},
+                "interval_s": {"type": "number", "minimum": 1, "maximum": 300, "default": 5},
             },
         },
     },

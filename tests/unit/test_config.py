@@ -194,6 +194,7 @@ DERIVED = {
     "folders.work": "<root>/work",
     "folders.group": "absent: only the service user reads the folders",
     "signing.workers": "the number of CPUs, at most 4",
+    "node.id": "the host name",
     "identities[].passphrase_file": "exactly one of the three secret sources (unlock: file)",
     "identities[].passphrase_env": "exactly one of the three secret sources (unlock: file)",
     "identities[].passphrase_credential": "exactly one of the three secret sources "
@@ -258,6 +259,13 @@ LOADED: dict[str, Callable[[config.Config], object]] = {
     "followup.poll_every_s": lambda c: c.followup.poll_every,
     "followup.window_days": lambda c: c.followup.window_days,
     "followup.max_per_round": lambda c: c.followup.max_per_round,
+    "logging.max_mb": lambda c: c.log_rotation.max_bytes // (1024 * 1024),
+    "logging.keep": lambda c: c.log_rotation.keep,
+    "logging.console": lambda c: c.log_rotation.console,
+    "node.shared_outbox": lambda c: c.node.shared_outbox,
+    "node.lease_s": lambda c: c.node.lease,
+    "heartbeat.enabled": lambda c: c.heartbeat.enabled,
+    "heartbeat.interval_s": lambda c: c.heartbeat.interval,
 }
 
 
