@@ -73,3 +73,11 @@ bench: $(STAMP) deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The systemd service on a Debian machine (as root): the wheel into /opt/econnector/.venv,
+# the econnector user, /etc/econnector/econnector.yaml if absent, /var/lib/econnector,
+# the units and daemon-reload (docs/install-linux.md). INSTALL_ARGS=--dry-run shows the steps.
+.PHONY: install-unit
+install-unit:
+	@sh service/install-deps.sh python
+	PYTHON=$(PYTHON) sh service/install.sh $(INSTALL_ARGS)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import IdentityHeld
-from .sqlitedb import connect_private
+from .sqlitedb import Schema, connect_private
 
 if TYPE_CHECKING:
     from .config import Config, Identity
@@ -42,6 +42,14 @@ if TYPE_CHECKING:
 DB_NAME = "assistants.sqlite"
 GRANT_SCHEMA = "econnector.assistant-grant/v1"
 REVOCATION_SCHEMA = "econnector.assistant-revocation/v1"
+# The grants file's versions (sqlitedb.migrate): 1 is the first release's table.
+SCHEMA = Schema("assistants' grants", ((1, """
+CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY, provider_code TEXT NOT NULL,
+    login TEXT NOT NULL, name TEXT NOT NULL, granted_at TEXT NOT NULL,
+    grant_json TEXT NOT NULL, grant_cms BLOB NOT NULL, revoked_at TEXT,
+    revocation_json TEXT, revocation_cms BLOB);
+CREATE INDEX IF NOT EXISTS grants_login ON grants (provider_code, login);
+"""),))
 # As the sidecar's submitted_by (contract/validation.py): what the practice software sends.
 LOGIN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 NAME_MAX = 100
@@ -248,16 +256,9 @@ class Grants:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.conn = connect_private(path)
+        self.conn = connect_private(path, SCHEMA)
         # Text that is not UTF-8 (written by hand) reads with U+FFFD: its check fails.
         self.conn.text_factory = lambda b: b.decode("utf-8", "replace")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY, provider_code TEXT "
-            "NOT NULL, login TEXT NOT NULL, name TEXT NOT NULL, granted_at TEXT NOT NULL, "
-            "grant_json TEXT NOT NULL, grant_cms BLOB NOT NULL, revoked_at TEXT, "
-            "revocation_json TEXT, revocation_cms BLOB)")
-        self.conn.execute("CREATE INDEX IF NOT EXISTS grants_login ON grants "
-                          "(provider_code, login)")
         self._lock = threading.Lock()
         self._verified: dict[tuple[str, str], bool] = {}
 

@@ -34,7 +34,7 @@ import structlog
 
 from . import names
 from .matricule import mask, mask_text
-from .sqlitedb import connect_private
+from .sqlitedb import Schema, connect_private
 from .states import Event, State
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS anchors (
     seq INTEGER PRIMARY KEY, head_hash TEXT NOT NULL, at REAL NOT NULL,
     token BLOB NOT NULL, tsa_url TEXT NOT NULL, entry_seq INTEGER);
 """
+# The trail's versions (sqlitedb.migrate): 1 is the schema above.
+SCHEMA = Schema("audit trail", ((1, _SCHEMA),))
 _COLS = "seq, at, kind, drop_id, transition_id, provider_code, document_id, data, prev_hash, hash"
 
 
@@ -195,8 +197,7 @@ class AuditTrail:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        conn = connect_private(path)
-        conn.executescript(_SCHEMA)
+        conn = connect_private(path, SCHEMA)
         self.conn = conn
         # One connection, used from the event loop and from to_thread calls.
         self._lock = threading.Lock()

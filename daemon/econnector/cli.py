@@ -54,32 +54,9 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import config, crashpoints, filemodes, hardening, instancelock
+    from .starting import start_daemon
 
-    crashpoints.arm()  # tests only: an unknown ECONNECTOR_CRASH_AT stops the start here
-
-    # This process will hold passphrases: no core file, not dumpable, and nothing
-    # it creates is readable by others unless given a mode on purpose (filemodes).
-    hardening.harden_process()
-    hardening.private_umask()
-    cfg = _load(args)
-    hardening.forbid_env(hardening.secret_env_names(cfg))
-    # A missing outbox or inbox (a share not mounted yet) is waited for, not fatal.
-    problems = config.check_usable(cfg, wait_for_folders=True)
-    if problems:
-        raise ConfigError(problems[0])
-    # One daemon per set of folders; the descriptor stays open (locked) until we exit.
-    instancelock.acquire(cfg.folders.work)
-    # A missing outbox or inbox is said once, by the daemon, which watches for it.
-    filemodes.set_policy(filemodes.policy_for(cfg.folders, config.folder_gid(cfg)))
-    from . import logs, runtime
-
-    try:
-        logs.configure(cfg.log_file, cfg.log_level)
-    except OSError as e:  # checked above; this is what changed in between
-        raise ConfigError(f"cannot open the log file {cfg.log_file} ({e.strerror or e})",
-                          "logging.file") from None
-    return asyncio.run(runtime.serve(cfg))
+    return start_daemon(args.config)
 
 
 # -- check-config --------------------------------------------------------------------------
@@ -367,9 +344,20 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def installed_version() -> str:
+    """The installed distribution's version (what pip or pipx installed), else the
+    package's own (a source tree run without installing)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("econnector")
+    except metadata.PackageNotFoundError:
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="econnector", description=__doc__.splitlines()[0])
-    p.add_argument("--version", action="version", version=f"econnector {__version__}")
+    p.add_argument("--version", action="version", version=f"econnector {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("run", help="run the daemon in the foreground")
     _add_config(s)

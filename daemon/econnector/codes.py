@@ -91,6 +91,7 @@ Code = Literal[
     "awaiting-eof",
     "internal-error",
     "secret-file-exposed",
+    "store-too-new",
 ]
 
 # Not a catalog code: a ConfigError carries its own one-line text, never rendered

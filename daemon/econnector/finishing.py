@@ -34,6 +34,7 @@ class Finisher:
         self.signed_path = signed_path
         self.clock = clock
         self.release = release  # the stem is free for a new drop
+        self.node: str | None = None  # named in receipts (config node.id)
         # The assistant's name for a drop's submitted_by (their grant), if any.
         self.sender_name: Callable[[Drop], str | None] = lambda d: None
 
@@ -58,7 +59,7 @@ class Finisher:
                 original_sha256=source.original_sha256 or "",
                 signed_sha256=d.signed_sha256 or "",
                 patient_status=source.patient_status, invoice_qr=source.invoice_qr,
-                submitted_by_name=self.sender_name(source),
+                submitted_by_name=self.sender_name(source), node=self.node,
             )
         delivered = dt.datetime.fromisoformat(d.delivered_at.replace("Z", "+00:00"))
         folder = self.archive / f"{delivered:%Y}" / f"{delivered:%m}"

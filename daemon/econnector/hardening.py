@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import stat
 import sys
@@ -30,6 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import render
+
+try:  # POSIX; Windows has no resource limits of this kind (winservice)
+    import resource
+except ImportError:  # pragma: no cover - Windows (not run here)
+    resource = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from .config import Config

@@ -72,10 +72,11 @@ def holder(work: Path) -> int | None:
         os.close(fd)
 
 
-def acquire(work: Path) -> int:
+def acquire(work: Path, name: str = LOCK_NAME) -> int:
     """Take the lock (the returned descriptor holds it; keep it open), or raise a
-    ConfigError that says which process holds it."""
-    path = work / LOCK_NAME
+    ConfigError that says which process holds it. ``name``: another lock file in
+    ``work`` (a node's lock on a shared outbox, :mod:`.claims`)."""
+    path = work / name
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
                  | getattr(os, "O_NOFOLLOW", 0), 0o600)
     deadline = time.monotonic() + ACQUIRE_PATIENCE

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from .sqlitedb import connect_private
+from .sqlitedb import Schema, connect_private
 from .states import State
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS fees (
     recorded_at TEXT NOT NULL, quarter TEXT NOT NULL, drop_id INTEGER);
 CREATE INDEX IF NOT EXISTS fees_quarter_provider ON fees (quarter, provider_code);
 """
+# The ledger's versions (sqlitedb.migrate): 1 is the schema above.
+SCHEMA = Schema("fee ledger", ((1, _SCHEMA),))
 _COLS = ("vault_document_id", "provider_code", "document_id", "type", "insurer",
          "submitted_by", "amount", "currency", "recorded_at", "quarter", "drop_id")
 _QUARTER_RE = re.compile(r"([0-9]{4})Q([1-4])")
@@ -191,8 +193,7 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        conn = connect_private(path)
-        conn.executescript(_SCHEMA)
+        conn = connect_private(path, SCHEMA)
         self.conn = conn
         self._lock = threading.Lock()  # one connection, from the loop and from threads
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import os
 import random
 import time
 from collections.abc import Callable
@@ -32,9 +33,11 @@ from typing import Any
 import structlog
 
 from . import assistants, audit, contract, filemodes, ledger, names, readiness, safeopen
+from . import claims as claims_mod
 from .actions import Do, Reason, hold_kind, next_action
 from .assistants import Grants
 from .blockers import Blockers
+from .claims import Claims
 from .config import Config
 from .crashpoints import reached
 from .delivery import Deliverer
@@ -85,7 +88,13 @@ class Pipeline:
     ) -> None:
         self.cfg, self.store, self.pool, self.clock, self.mono = cfg, store, pool, clock, mono
         self.folders = f = cfg.folders
-        self.signed_dir = f.work / "signed"
+        # Several PCs on one outbox (claims.py): this node works on the pairs it moved
+        # into its claim folder, and signed bytes are shared (a takeover reuses them).
+        self.claims = (Claims(f.outbox, cfg.node.id, cfg.node.lease)
+                       if cfg.node.shared_outbox else None)
+        self.drop_dir = self.claims.layout.mine if self.claims else f.outbox
+        self.signed_dir = self.claims.layout.signed if self.claims else f.work / "signed"
+        self.lease_task: asyncio.Task[None] | None = None
         self.intake = Intake(f.outbox, readiness.Timing(
             settle=cfg.watch.settle, incomplete_timeout=cfg.watch.incomplete_timeout,
             orphan_timeout=cfg.watch.orphan_timeout))
@@ -104,6 +113,11 @@ class Pipeline:
         # thousands is taken in slices, so the first receipts come at once and
         # memory stays bounded.
         self.max_claimed = max(256, self.max_inflight * 16)
+        if self.claims is not None:
+            # On a shared outbox a node takes only what it can work on now: the rest
+            # stays for the other PCs (a backlog held by one node is a queue the
+            # others cannot help with, and lost for a lease if it dies).
+            self.max_claimed = self.max_inflight
         self.rng = rng or random.Random()
         self.gate = VaultGate(base=cfg.retry.base, cap=cfg.retry.cap)
         self.outbox_id: tuple[int, int] | None = None
@@ -115,7 +129,7 @@ class Pipeline:
     def _wire(self, inbox: InboxWriter | None, listeners: list[TransitionListener]) -> None:
         """The steps and the writers, sharing the store, the queue and the clock."""
         cfg, f, path = self.cfg, self.folders, functools.partial(signed_path, self.signed_dir)
-        self.inbox = inbox or InboxWriter(inbox=f.inbox, outbox=f.outbox, failed=f.failed,
+        self.inbox = inbox or InboxWriter(inbox=f.inbox, outbox=self.drop_dir, failed=f.failed,
                                           signed_path=path,
                                           default_language=cfg.default_language)
         self.blockers = Blockers(f, self.signed_dir, gate=self.gate, ids=self.ids,
@@ -133,6 +147,9 @@ class Pipeline:
                                  signed_path=path, check_validity=self.check_validity,
                                  clock=self.clock, patients=self.patients,
                                  grants=self.grants)
+        self.receiver.outbox = self.drop_dir  # the files of a claimed drop
+        if self.claims is not None:
+            self.receiver.tmp_dir = str(self.claims.layout.scratch())
         self.deliverer = Deliverer(self.vault_creds.client, self.gate, self.drops, self.store,
                                    self.status, concurrency=cfg.vault.concurrency,
                                    signed_path=path, clock=self.clock, rng=self.rng,
@@ -147,6 +164,7 @@ class Pipeline:
         self.finisher = Finisher(self.store, self.inbox, f.archive, signed_path=path,
                                  clock=self.clock, release=self._release_stem)
         self.finisher.sender_name = self.deliverer.sender_name = self._sender_name
+        self.finisher.node = cfg.node.id
         # The audit trail hears every transition after the store committed it
         # (catch_up at start fills what a crash between the two left out).
         self.audit = audit.AuditTrail(audit.trail_path(cfg))
@@ -171,8 +189,14 @@ class Pipeline:
                 filemodes.ensure_dir(p)
         for p in (f.archive, f.failed, self.signed_dir):
             filemodes.ensure_dir(p)
-        clean_temp(f.inbox)
-        clean_temp(self.signed_dir, signed=True)
+        # A shared inbox: other nodes write their temp files there too, now.
+        clean_temp(f.inbox, older_than=None if self.claims is None else 3600.0)
+        if self.claims is not None:
+            self.claims.start()  # our lock and lease on the shared outbox
+        else:
+            claims_mod.refuse_if_shared(f.outbox, self.cfg.node.lease)
+        if self.claims is None:  # shared: our workers' temp files are in our own folder
+            clean_temp(self.signed_dir, signed=True)
         self.unlock_identities(start_pool=True)
         self.blockers.folder_state("outbox", not f.outbox.is_dir(), health=False)
         self.blockers.folder_state("inbox", not f.inbox.is_dir(), health=False)
@@ -191,11 +215,59 @@ class Pipeline:
             log.warning("audit-caught-up", entries=added)
         audit.record_config(self.audit, self.cfg.path, now)
         ledger.catch_up(self.ledger, self.store)
+        if self.claims is not None:
+            self._resume_claims()
         for d in self.store.unfinished():
             self.busy_stems[d.stem] = d.id
             self.due[d.id] = d.next_attempt_at or 0.0
         if self.due:
             log.info("resuming", documents=len(self.due))
+
+    def _resume_claims(self, at_start: bool = True) -> None:
+        """Start of a node on a shared outbox: drops whose pair another node took while
+        we were away end here (that node finishes them); files in our claim folder
+        that no drop names go back to the outbox."""
+        assert self.claims is not None
+        tomb = self.claims.tombstone()
+        mine = self.claims.layout.mine
+        taken = 0
+        for d in self.store.unfinished():
+            names_ = [n for n in (d.pdf_name, d.sidecar_name) if n]
+            if tomb is not None and d.state is not State.DELIVERED and d.id not in self.tasks \
+                    and not any(os.path.lexists(mine / n) for n in names_):
+                self.busy_stems.pop(d.stem, None)
+                self.due.pop(d.id, None)
+                self.store.transition(d.id, Event.TAKEN_OVER, self.clock(),
+                                      finalized_at=self.clock())
+                taken += 1
+        if tomb is not None:
+            log.warning("claims-taken-while-away", taken_by=tomb.get("taken_by"),
+                        documents=taken)
+            self.claims.clear_tombstone()
+        if not at_start:
+            return  # a claim may be between its rename and its row right now
+        owned = {n for d in self.store.unfinished() for n in (d.pdf_name, d.sidecar_name) if n}
+        back = self.claims.release_unowned(owned)
+        if back:
+            log.warning("claims-given-back", files=back)
+
+    async def _lease_loop(self) -> None:
+        """Renew our lease; give back the pairs of nodes whose lease expired."""
+        assert self.claims is not None
+        while True:
+            try:
+                taken = await asyncio.to_thread(self.claims.take_over)
+                if not self.claims.layout.mine.is_dir():
+                    # Another node took our claims: we stalled longer than the lease.
+                    log.error("claims-lost-while-running", lease_s=self.claims.lease_s)
+                    await asyncio.to_thread(self.claims.rejoin)
+                    self._resume_claims(at_start=False)
+                if taken:
+                    self.scan_hint = True
+                    self.wake.set()
+            except OSError as e:  # the share stalls or went away: the scans say so
+                log.warning("lease-renewal-failed", error=e.strerror or type(e).__name__)
+            await asyncio.sleep(self.claims.lease_s / 4)
 
     def _now_dt(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -365,6 +437,8 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> None:
         if not self.prepared:
             self.prepare()
+        if self.claims is not None and self.lease_task is None:
+            self.lease_task = asyncio.get_running_loop().create_task(self._lease_loop())
         next_rescan = 0.0
         last_scan = -1e9
         # File events come in bursts (a few per file written); one scan per burst is
@@ -389,6 +463,7 @@ class Pipeline:
                 hint_gap = max(base_gap, 5 * (self.mono() - mono))
                 if periodic:
                     next_rescan = mono + self.cfg.watch.rescan_interval
+                    self.last_full_scan_at = self.clock()  # for the heartbeat file
                     await self._periodic()
             self.wake.clear()
             self.dispatch()
@@ -499,6 +574,10 @@ class Pipeline:
         if self.queries is not None:
             await self.queries.close()
         await self.followup.aclose()
+        if self.lease_task is not None:
+            self.lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.lease_task
         if self.anchoring is not None and not self.anchoring.done():
             self.anchoring.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -530,16 +609,23 @@ class Pipeline:
         jobs = self.intake.probe_jobs(todo, now_m, self.max_claimed - self.claimed_active())
         probes = await asyncio.to_thread(probe_pairs, jobs) if jobs else {}
         self.next_recheck = None
+        to_claim: list[tuple[str, StemFiles, Claim | Refuse]] = []
         for key, g in todo:
             if key in self.busy_stems or key in self.released:
                 continue  # claimed or finished while we were reading
-            if self.claimed_active() >= self.max_claimed:
+            if self.claimed_active() + len(to_claim) >= self.max_claimed:
                 break  # the rest waits for room (_release_stem asks for a scan)
             try:
-                self._take(key, g, self.intake.judge(key, g, now_m, probes.get(key)))
+                decision = self.intake.judge(key, g, now_m, probes.get(key))
+                if self.claims is not None and isinstance(decision, Claim | Refuse):
+                    to_claim.append((key, g, decision))  # ours only once renamed
+                else:
+                    self._take(key, g, decision)
             except Exception as e:  # one bad stem never stops the others
                 log.exception("scan-stem-failed", stem=names.ref(key),
                               error=type(e).__name__)
+        if to_claim:
+            await self._claim_shared(to_claim)
         for stem in [s for s in self.inbox.waiting if s not in groups]:
             self.inbox.clear_waiting(stem)
 
@@ -563,6 +649,27 @@ class Pipeline:
             self.on_outbox_changed()
         self.outbox_id = ident
         return entries
+
+    async def _claim_shared(self, todo: list[tuple[str, StemFiles, Claim | Refuse]]) -> None:
+        """A shared outbox: rename each pair into our claim folder (on a thread); act
+        only on those we won (another node took the others)."""
+        assert self.claims is not None
+        try:
+            won = await asyncio.to_thread(self.claims.take, [
+                (key, g.pdf, sorted(g.sidecars)) for key, g, _ in todo])
+        except OSError as e:
+            log.warning("claim-failed", error=e.strerror or type(e).__name__)
+            self.scan_hint = True
+            return
+        for key, g, decision in todo:
+            if key not in won:
+                self.intake.forget(*(n for n in (g.pdf, *g.sidecars) if n))
+                continue
+            try:
+                self._take(key, g, decision)
+            except Exception as e:  # one bad stem never stops the others
+                log.exception("scan-stem-failed", stem=names.ref(key),
+                              error=type(e).__name__)
 
     def _take(self, stem: str, g: StemFiles, decision: Claim | Refuse | Wait | Rescan) -> None:
         """Act on the intake's decision for one stem."""

@@ -280,6 +280,7 @@ def receipt_doc(
     patient_status: PatientStatus | None = None,
     invoice_qr: InvoiceQr | None = None,
     submitted_by_name: str | None = None,
+    node: str | None = None,
 ) -> Receipt:
     patient = meta["patient"]
     receipt: Receipt = {
@@ -306,6 +307,8 @@ def receipt_doc(
         receipt["invoice_qr"] = invoice_qr
     if submitted_by_name:
         receipt["submitted_by_name"] = submitted_by_name
+    if node:
+        receipt["node"] = node
     return receipt
 
 

@@ -80,6 +80,7 @@ class Receiver:
                  grants: Grants | None = None) -> None:
         self.cfg = cfg
         self.outbox = cfg.folders.outbox
+        self.tmp_dir: str | None = None  # the workers' temp files (a node's own folder)
         self.store, self.drops, self.ids, self.pool, self.due = store, drops, ids, pool, due
         self.signed_path = signed_path
         self.check_validity = check_validity  # judge certificates again (now)
@@ -205,6 +206,7 @@ class Receiver:
             language=d.language or self.cfg.default_language,
             visible=self.cfg.signing.visible,
             qr=qr,
+            tmp_dir=self.tmp_dir,
         )
         async with self.sign_sem:
             self.signing_in_flight += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,14 +42,17 @@ def creatable(folders: Folders, folder: Path) -> bool:
     return root is not None and folder.absolute().is_relative_to(root.absolute())
 
 
-def clean_temp(folder: Path, signed: bool = False) -> None:
+def clean_temp(folder: Path, signed: bool = False, older_than: float | None = None) -> None:
     """Remove our own temp files left by a crash (names we create: ``.*.tmp``; in the
-    private folder of signed bytes, any ``*.tmp``)."""
+    private folder of signed bytes, any ``*.tmp``). ``older_than``: only those not
+    touched for that many seconds (a shared inbox: another node may be writing one)."""
+    cutoff = None if older_than is None else time.time() - older_than
     with contextlib.suppress(FileNotFoundError):
         for e in os.scandir(folder):
             if e.name.endswith(".tmp") and (e.name.startswith(".") or signed):
                 with contextlib.suppress(OSError):
-                    os.unlink(e.path)
+                    if cutoff is None or e.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(e.path)
 
 
 def rebuild_from_inbox(store: Store, inbox: Path, clock: Callable[[], float]) -> int:

@@ -3,9 +3,9 @@
 Signals (and the service manager) only set the stop event. Shutdown then runs
 in a fixed order, as huey's consumer and dramatiq's worker do: close the control
 channel (no unlock or lock from then on), stop taking new work (scanning ends with
-the loop), let documents in flight finish until the
-deadline, stop the watcher, stop the signing workers, close the vault client,
-close the store. Every step is safe to interrupt; a restart resumes.
+the loop), let documents in flight finish until the deadline, write the heartbeat's
+last word (stopped), stop the watcher, stop the signing workers, close the vault
+client, close the store. Every step is safe to interrupt; a restart resumes.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import structlog
 
-from . import control, sdnotify
+from . import control, heartbeat, sdnotify
 from .config import Config, folder_gid
 from .errors import ConfigError
 from .pipeline import Pipeline
@@ -36,6 +36,9 @@ log = structlog.get_logger("econnector.daemon")
 
 SHUTDOWN_DEADLINE = 10.0
 STATUS_EVERY = 5.0  # seconds between two STATUS= lines (sent only when the text changed)
+# Asked of systemd before the start's long part (prepare: many unfinished documents, a
+# PKCS#11 token that is slow to answer), beyond the unit's TimeoutStartSec if shorter.
+START_EXTENSION = 90.0
 
 # Test only (tests/e2e/test_sdnotify_e2e.py; never set it in production): with
 # ECONNECTOR_TEST_STALL_LOOP_S=N the event loop blocks in time.sleep(N), once,
@@ -163,6 +166,13 @@ def _notify_tasks(notifier: sdnotify.Notifier, pipeline: Pipeline, watcher: Watc
     return tasks
 
 
+def _heartbeat(cfg: Config, pipeline: Pipeline, watcher_ok: Callable[[], bool]
+               ) -> heartbeat.Heartbeat:
+    from .cli import installed_version  # loaded already: it runs us
+
+    return heartbeat.Heartbeat(cfg, pipeline, watcher_ok, installed_version())
+
+
 async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -188,6 +198,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
 
     log.info("starting", outbox=str(cfg.folders.outbox), inbox=str(cfg.folders.inbox),
              vault=cfg.vault.kind, identities=len(cfg.identities))
+    notifier.extend_timeout(START_EXTENSION)
     pipeline.prepare()  # folders, leftovers of a crash, identities, unfinished work
     # The doctors' unlock reaches us here (before "watching": from then on it answers).
     ctl = await _start_control(cfg, pipeline, loop)
@@ -196,17 +207,25 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
           file=sys.stderr, flush=True)
     sup: asyncio.Task[None] | None = None
     notes: list[asyncio.Task[None]] = []
+    beat: heartbeat.Heartbeat | None = None
     try:
         try:
             watcher.start()
         except OSError as e:  # e.g. the outbox is on a share that is not there yet
             log.error("watcher-failed", error=str(e))
-        sup = loop.create_task(supervise())
+        sup = supervisor = loop.create_task(supervise())
+        if cfg.heartbeat.enabled:  # inbox/_econnector.json, for the practice software
+            beat = _heartbeat(cfg, pipeline, lambda: not supervisor.done()
+                              and watcher_healthy(watcher))
+            notes.append(loop.create_task(beat.run()))
+        else:
+            pipeline.inbox.submit(heartbeat.FILE, heartbeat.remove, cfg.folders.inbox,
+                                  cfg.node.id, cfg.node.shared_outbox)
         # Ready: the store is open, the signing workers run (prepare), the control
         # channel answers and the watcher runs (if it could not start, rescans do its
         # work: still ready, and the STATUS= line says the watcher is down).
         if notifier.enabled:
-            notes = _notify_tasks(notifier, pipeline, watcher, sup, loop)
+            notes += _notify_tasks(notifier, pipeline, watcher, sup, loop)
             notifier.ready()
         if stall is not None:
             log.warning("test-stall-armed", seconds=stall, after=STALL_AFTER)
@@ -224,6 +243,8 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         if sup is not None:
             sup.cancel()
         await pipeline.drain(deadline)
+        if beat is not None:  # the last word in the inbox: stopped (written before close_io)
+            beat.stopped()
         pipeline.close_io()
         watcher.close()
         pool.stop()

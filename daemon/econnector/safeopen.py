@@ -12,7 +12,8 @@ descriptor only.
 
 ``O_NOFOLLOW`` guards the last component only: the folders themselves must not
 be replaceable by the other user (docs/security.md). On Windows neither flag
-exists; the checks on the descriptor still run.
+exists; the checks on the descriptor still run, and a file another program holds
+(sharing or lock violation) is a PermissionError, so file-busy (:mod:`.winpaths`).
 
 Errors are translated here into catalog codes: ``file-not-regular`` (a link,
 FIFO, folder, socket or device) and ``file-replaced`` (another file, or this
@@ -29,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
+from . import winpaths
 from .errors import Rejected
 
 _FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -78,6 +80,10 @@ def open_fd(path: str | os.PathLike[str], expect: FileId | None = None) -> int:
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW met a link (EMLINK: BSD)
             raise Rejected("file-not-regular", name=name, kind="a symbolic link") from None
+        if winpaths.open_error_kind(e) == "busy" and not isinstance(e, PermissionError):
+            # Another program holds it (Windows sharing or lock violation): the callers'
+            # PermissionError path says file-busy and looks again, never refuses.
+            raise PermissionError(errno.EACCES, e.strerror, e.filename) from e
         raise
     try:
         st = os.fstat(fd)

@@ -1,4 +1,5 @@
-"""systemd's notify protocol: READY=1, STATUS=, WATCHDOG=1 and STOPPING=1.
+"""systemd's notify protocol: READY=1, STATUS=, WATCHDOG=1, STOPPING=1 and
+EXTEND_TIMEOUT_USEC=.
 
 Written by hand because the protocol is one datagram on an ``AF_UNIX`` socket
 whose address is in ``$NOTIFY_SOCKET`` (a leading ``@`` means Linux's abstract
@@ -94,6 +95,12 @@ class Notifier:
 
     def stopping(self) -> bool:
         return self.send("STOPPING=1")
+
+    def extend_timeout(self, seconds: float) -> bool:
+        """Ask for ``seconds`` more before the start (or stop) times out: a long start
+        (many unfinished documents, a slow PKCS#11 token) must not be killed by
+        ``TimeoutStartSec``. It only ever extends: a longer configured timeout stays."""
+        return self.send(f"EXTEND_TIMEOUT_USEC={max(0, round(seconds * 1_000_000))}")
 
     def send(self, message: str) -> bool:
         """One datagram; True when it left. Never blocks (a full queue drops it) and

@@ -232,6 +232,9 @@ class SignJob:
     language: str = "fr"  # the document's: the visible box's words
     visible: VisibleBox | None = None  # signing.visible
     qr: QrStamp | None = None  # invoices of patients who opted in
+    # Where the temp files go (same file system as ``dst``); None: beside ``dst``. On a
+    # shared outbox each node has its own, so a dead node's leftovers are known.
+    tmp_dir: str | None = None
 
 
 @dataclass(frozen=True)

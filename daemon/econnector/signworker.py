@@ -18,7 +18,6 @@ import hashlib
 import io
 import os
 import pickle
-import resource
 import secrets
 import signal
 from collections.abc import Sequence
@@ -53,6 +52,11 @@ from .signer import (
     check_path,
     read_identity,
 )
+
+try:  # POSIX; Windows has no resource limits of this kind (winservice)
+    import resource
+except ImportError:  # pragma: no cover - Windows (not run here)
+    resource = None  # type: ignore[assignment]
 
 
 class HeldKeySigner(signers.SimpleSigner):
@@ -118,7 +122,7 @@ def _open(spec: KeySpec) -> signers.Signer:
 
 def init_worker(keys: Sequence[KeySpec], policy: Policy, memory_mb: int) -> None:
     global _SERVICES
-    if memory_mb:
+    if memory_mb and resource is not None:  # no address-space limit on Windows
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if _SERVICES is not None:
@@ -173,7 +177,8 @@ def _sign(job: SignJob) -> SignOutcome:
         signer = _SIGNERS[job.provider_code] = _open(spec)
     level = spec.level if spec is not None else "B-B"
     svc = services()
-    tmp = f"{job.dst}.{secrets.token_hex(4)}.tmp"
+    tmp = os.path.join(job.tmp_dir or os.path.dirname(job.dst),
+                       f"{os.path.basename(job.dst)}.{secrets.token_hex(4)}.tmp")
     try:
         expect = safeopen.FileId(*job.expect) if job.expect else None
         with safeopen.opened(job.src, expect) as fin:
@@ -230,8 +235,13 @@ def _sign(job: SignJob) -> SignOutcome:
             os._exit(0)
         # The self-check goes beside the signed bytes, before them: signed bytes found
         # after a crash always have theirs.
-        fsio.write_json(check_path(Path(job.dst)), {"level": reached, **findings},
-                        durable_dir=False)
+        check = check_path(Path(job.dst))
+        if job.tmp_dir:  # its temp file in our folder too, then renamed beside the bytes
+            staged = Path(job.tmp_dir) / check.name
+            fsio.write_json(staged, {"level": reached, **findings}, durable_dir=False)
+            os.replace(staged, check)
+        else:
+            fsio.write_json(check, {"level": reached, **findings}, durable_dir=False)
         os.replace(tmp, job.dst)
     finally:
         if os.path.exists(tmp):

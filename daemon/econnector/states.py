@@ -9,6 +9,8 @@
        └──replayed (identical duplicate of a delivered document)──▶ delivered
     any non-terminal ──reject──▶ rejected       any non-terminal ──hold──▶ held
     held ──release──▶ received | signed (whichever the work on disk allows)
+    any non-terminal ──taken-over──▶ taken-over  (another node of a shared outbox took
+                                                  the pair while this one was away)
 
 ``delivered``, ``rejected`` and ``patient-opted-out`` are terminal. The last
 is not an error: the vault will never take a document for a patient who opted
@@ -33,6 +35,7 @@ class State(enum.StrEnum):
     REJECTED = "rejected"
     HELD = "held"
     PATIENT_OPTED_OUT = "patient-opted-out"
+    TAKEN_OVER = "taken-over"
 
 
 class Event(enum.StrEnum):
@@ -47,9 +50,11 @@ class Event(enum.StrEnum):
     HOLD = "hold"
     RELEASE = "release"
     OPTED_OUT = "opted-out"
+    TAKEN_OVER = "taken-over"
 
 
-TERMINAL = frozenset({State.DELIVERED, State.REJECTED, State.PATIENT_OPTED_OUT})
+TERMINAL = frozenset({State.DELIVERED, State.REJECTED, State.PATIENT_OPTED_OUT,
+                      State.TAKEN_OVER})
 ACTIVE = frozenset(State) - TERMINAL
 
 S, E = State, Event
@@ -70,6 +75,7 @@ for _s in (S.RECEIVED, S.SIGNED, S.DELIVERING):
     _TABLE[(_s, E.RETRY_LATER, None)] = S.WAITING_RETRY
 for _s in ACTIVE:
     _TABLE[(_s, E.REJECT, None)] = S.REJECTED
+    _TABLE[(_s, E.TAKEN_OVER, None)] = S.TAKEN_OVER
     if _s is not S.HELD:
         _TABLE[(_s, E.HOLD, None)] = S.HELD
 

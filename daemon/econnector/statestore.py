@@ -30,11 +30,78 @@ from typing import Any, NotRequired, TypedDict
 
 import sqlite_utils
 
-from . import filemodes
+from . import filemodes, sqlitedb
 from .names import from_db, to_db
 from .states import ACTIVE, Event, State, next_state
 
-SCHEMA_VERSION = 1
+# -- the schema's versions (sqlitedb.migrate) -----------------------------------------
+# Version 1 is the first release's schema, as sqlite-utils wrote it (IF NOT EXISTS: a
+# file that crashed while being created is completed). Versions 2 and 3 add what later
+# releases added in place under version 1, by ALTER TABLE when a file lacked it: a
+# version-1 file may already have those columns, so the steps add only what is missing.
+_V1 = """
+CREATE TABLE IF NOT EXISTS "drops" (
+   "id" INTEGER PRIMARY KEY,
+   "stem" TEXT NOT NULL,
+   "pdf_name" TEXT NOT NULL,
+   "sidecar_name" TEXT NOT NULL,
+   "state" TEXT NOT NULL,
+   "pdf_stat" TEXT,
+   "reason" TEXT,
+   "message" TEXT,
+   "attempts" INTEGER NOT NULL DEFAULT 0,
+   "next_attempt_at" REAL,
+   "provider_code" TEXT,
+   "document_id" TEXT,
+   "doc_key" TEXT,
+   "content_hash" TEXT,
+   "original_sha256" TEXT,
+   "meta" TEXT,
+   "language" TEXT,
+   "signed_sha256" TEXT,
+   "signature" TEXT,
+   "signed_at" TEXT,
+   "delivery" TEXT,
+   "delivered_at" TEXT,
+   "error" TEXT,
+   "duplicate_of" INTEGER,
+   "signed_archive" TEXT,
+   "receipt" TEXT,
+   "finalized_at" REAL,
+   "created_at" REAL NOT NULL,
+   "updated_at" REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idx_drops_doc_key" ON "drops" ("doc_key");
+CREATE INDEX IF NOT EXISTS "idx_drops_state" ON "drops" ("state");
+CREATE INDEX IF NOT EXISTS "idx_drops_finalized_at" ON "drops" ("finalized_at");
+CREATE TABLE IF NOT EXISTS "transitions" (
+   "id" INTEGER PRIMARY KEY,
+   "drop_id" INTEGER REFERENCES "drops"("id"),
+   "from_state" TEXT,
+   "to_state" TEXT,
+   "event" TEXT,
+   "at" REAL,
+   "detail" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_transitions_drop_id" ON "transitions" ("drop_id");
+"""
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Issue 8: the sidecar's identity at claim."""
+    sqlitedb.add_columns(conn, "drops", ["sidecar_stat"])
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """Issue 12: the patient's status, the invoice QR code, the follow-up; the cache
+    of the patients' statuses."""
+    sqlitedb.add_columns(conn, "drops", ["patient_status", "invoice_qr", "followup"])
+    conn.execute("CREATE TABLE IF NOT EXISTS patient_status (matricule TEXT PRIMARY KEY,"
+                 " status TEXT NOT NULL, checked_at REAL NOT NULL)")
+
+
+SCHEMA = sqlitedb.Schema("state store", ((1, _V1), (2, _v2), (3, _v3)))
+SCHEMA_VERSION = SCHEMA.version
 
 # -- the JSON columns, typed ------------------------------------------------------
 # TypedDicts: stored as the same JSON as before (old databases load unchanged), and
@@ -135,6 +202,7 @@ class Receipt(TypedDict):
     patient_status: NotRequired[PatientStatus]
     invoice_qr: NotRequired[InvoiceQr]
     submitted_by_name: NotRequired[str]
+    node: NotRequired[str]  # the PC that delivered it (several on one shared outbox)
 
 
 class Followup(TypedDict):
@@ -192,8 +260,6 @@ _COLUMNS = frozenset(Drop.__dataclass_fields__)
 CACHE_SIZE = 512  # more than the claimed drops (256 at most)
 _JSON_COLS = ("meta", "signature", "delivery", "error", "pdf_stat", "sidecar_stat", "receipt",
               "patient_status", "invoice_qr", "followup")
-# Columns added after the first release: added to an older database when it opens.
-_ADDED_COLUMNS = ("sidecar_stat", "patient_status", "invoice_qr", "followup")
 
 
 def _row_to_drop(row: dict[str, Any]) -> Drop:
@@ -210,6 +276,8 @@ class Store:
         filemodes.ensure_dir(path.parent)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        # A file from a newer release is refused before anything is written to it.
+        sqlitedb.refuse_newer(conn, path, SCHEMA)
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -223,60 +291,17 @@ class Store:
         # The id of the transition this process committed last: what the listeners,
         # called right after the commit, record it under (the audit trail).
         self.last_transition_id: int | None = None
-        self._migrate()
+        self.fresh = "drops" not in self.db.table_names()
+        sqlitedb.migrate(conn, path, SCHEMA)
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
 
-    def _migrate(self) -> None:
-        self.fresh = "drops" not in self.db.table_names()
-        if self.fresh:
-            self.db.table("drops").create(
-                {
-                    "id": int, "stem": str, "pdf_name": str, "sidecar_name": str,
-                    "state": str, "pdf_stat": str, "sidecar_stat": str, "reason": str,
-                    "message": str,
-                    "attempts": int, "next_attempt_at": float, "provider_code": str,
-                    "document_id": str, "doc_key": str, "content_hash": str,
-                    "original_sha256": str, "meta": str, "language": str,
-                    "signed_sha256": str, "signature": str, "signed_at": str,
-                    "delivery": str, "delivered_at": str, "error": str, "duplicate_of": int,
-                    "signed_archive": str, "receipt": str, "finalized_at": float,
-                    "created_at": float,
-                    "updated_at": float,
-                    "patient_status": str, "invoice_qr": str, "followup": str,
-                },
-                pk="id",
-                not_null={"stem", "pdf_name", "sidecar_name", "state", "attempts",
-                          "created_at", "updated_at"},
-                defaults={"attempts": 0},
-            )
-            self.db.table("drops").create_index(["doc_key"])
-            self.db.table("drops").create_index(["state"])
-            self.db.table("drops").create_index(["finalized_at"])
-            self.db.table("transitions").create(
-                {"id": int, "drop_id": int, "from_state": str, "to_state": str,
-                 "event": str, "at": float, "detail": str},
-                pk="id",
-                foreign_keys=[("drop_id", "drops", "id")],
-            )
-            self.db.table("transitions").create_index(["drop_id"])
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        else:
-            # Older databases: v0.1 did not record the sidecar's identity at claim;
-            # issue 12 added the patient's status, the invoice QR and the follow-up.
-            have = self.db.table("drops").columns_dict
-            for col in _ADDED_COLUMNS:
-                if col not in have:
-                    self.db.execute(f"ALTER TABLE drops ADD COLUMN {col} TEXT")
-        self.db.execute("CREATE TABLE IF NOT EXISTS patient_status (matricule TEXT PRIMARY KEY,"
-                        " status TEXT NOT NULL, checked_at REAL NOT NULL)")
-
     # -- writes ------------------------------------------------------------
     # The hot paths use plain SQL on the connection: sqlite-utils' Table.get and
     # Table.update re-read the table's schema on every call, which cost more than
-    # all the rest of the store (docs/performance.md). sqlite-utils still creates
-    # the schema.
+    # all the rest of the store (docs/performance.md). The schema is plain SQL too
+    # (SCHEMA, its versions).
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)

@@ -44,10 +44,14 @@ def local_transport(data_dir: Path, provider_codes: Iterable[str],
     to them (as a vault started with ``--trust-roots``). Use with
     ``VaultClient(LOCAL_URL, LOCAL_TOKEN, transport=...)``."""
     try:
+        from econnector_vault.database import SchemaTooNew
         from econnector_vault.transport import LocalTransport
     except ImportError:
         raise ConfigError(LOCAL_MISSING, "vault.kind") from None
-    return LocalTransport(data_dir, LOCAL_TOKEN, provider_codes, trust_roots=trust_roots)
+    try:
+        return LocalTransport(data_dir, LOCAL_TOKEN, provider_codes, trust_roots=trust_roots)
+    except SchemaTooNew as e:  # a newer release's embedded vault: refused, left untouched
+        raise ConfigError(str(e), "vault.data_dir") from None
 
 
 def make_vault_client(cfg: Config) -> VaultClient:

@@ -102,3 +102,32 @@ def test_the_stall_hook_is_off_unless_set() -> None:
     assert runtime._test_stall({runtime.STALL_ENV: "2.5"}) == 2.5
     with pytest.raises(SystemExit):
         runtime._test_stall({runtime.STALL_ENV: "long"})
+
+
+class _Sent(sdnotify.Notifier):
+    """A notifier that keeps what it would send (this tier opens no socket)."""
+
+    def __init__(self) -> None:
+        super().__init__("/run/test-notify")
+        self.sent: list[str] = []
+
+    def send(self, message: str) -> bool:
+        self.sent.append(message)
+        return True
+
+
+@pytest.mark.parametrize(("seconds", "message"), [
+    (90, "EXTEND_TIMEOUT_USEC=90000000"),
+    (runtime.START_EXTENSION, "EXTEND_TIMEOUT_USEC=90000000"),
+    (1.5, "EXTEND_TIMEOUT_USEC=1500000"),
+    (0.0000004, "EXTEND_TIMEOUT_USEC=0"),
+    (-3, "EXTEND_TIMEOUT_USEC=0"),
+])
+def test_extend_timeout_asks_for_microseconds(seconds: float, message: str) -> None:
+    n = _Sent()
+    assert n.extend_timeout(seconds)
+    assert n.sent == [message]
+
+
+def test_extend_timeout_without_a_socket_is_a_no_op() -> None:
+    assert sdnotify.Notifier.from_env({}).extend_timeout(90) is False

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from econnector import config, matricule, testid
+from econnector_testsupport import privacy
 from econnector_testsupport.vault import VaultProcess, subprocess_env
 
 PROVIDER = "90812100"
@@ -92,7 +93,9 @@ def sidecar(
 
 
 def unique_matricule(n: int) -> str:
-    return matricule.make(f"19{50 + n % 50:02d}0{1 + n % 9}1{n % 9}", f"{n % 1000:03d}")
+    value = matricule.make(f"19{50 + n % 50:02d}0{1 + n % 9}1{n % 9}", f"{n % 1000:03d}")
+    privacy.record_value("matricule", value)  # must never reach a log (privacy check)
+    return value
 
 
 def drop(
@@ -104,7 +107,11 @@ def drop(
     sidecar_first: bool = False,
     atomic: bool = True,
 ) -> None:
-    """Write a pair the way a careful vendor does (temp name, then rename)."""
+    """Write a pair the way a careful vendor does (temp name, then rename).
+
+    The stem and the patient's matricule and names are recorded for the session's
+    privacy check (:mod:`.privacy`): no daemon log may show them."""
+    privacy.record_sidecar(meta, stem)
     if isinstance(meta, dict):
         text = (
             yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
@@ -247,6 +254,9 @@ def write_config(
             for pc, ti in identities
         ],
         "retry": {"base_s": 0.2, "cap_s": 1.0},
+        # Off unless a test asks for it (heartbeat={"enabled": True, ...}): tests list
+        # the inbox exactly, and inbox/_econnector.json is the daemon's, not a document's.
+        "heartbeat": {"enabled": False},
         "logging": {"file": str(root / "econnector.log"), "level": "debug"},
     }
     if vault is not None or vault_url is not None:
@@ -267,6 +277,8 @@ def write_config(
         doc.setdefault(key, {}).update(value)
     path = root / "econnector.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    if doc["logging"].get("file", "-") != "-":
+        privacy.record_log(root / doc["logging"]["file"])  # scanned at the session's end
     return path
 
 
@@ -299,6 +311,7 @@ def running_daemon(
     privileges); ``popen`` goes to ``subprocess.Popen`` (e.g. ``group=``)."""
     root = config.parent / yaml.safe_load(config.read_text())["folders"]["root"]
     stderr_path = root / "daemon.stderr"
+    privacy.record_log(stderr_path)  # scanned at the session's end (privacy check)
     with stderr_path.open("wb") as err:
         proc = subprocess.Popen(
             [*prefix, *econnector_cmd("run", "-c", str(config))],

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from econnector.testid import make_ca
+from econnector_testsupport import privacy
 
 PROVIDER = "90812100"
 MATRICULE = "1984123112345"
@@ -377,6 +378,7 @@ def running_vault(
     args += extra_args
     scheme = "https" if tls else "http"
     log_path = folder / "server.log"
+    privacy.record_log(log_path)  # the vault's log is scanned too (privacy check)
     for _attempt in range(3):  # the free port may be taken between probe and bind
         port = port or free_port()
         with log_path.open("w", encoding="utf-8") as log:

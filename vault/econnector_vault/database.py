@@ -5,7 +5,8 @@ and its fee record commit in one transaction (no fee without a receipt), and a
 UNIQUE index over (provider code, idempotency key) makes concurrent duplicate
 submissions, from threads or processes, fail with ``sqlite3.IntegrityError``
 instead of creating two records. A database made by an older version is
-migrated when it opens (columns added, never removed).
+migrated when it opens (forward steps, ``PRAGMA user_version``); one made by a
+newer version is refused untouched (:class:`SchemaTooNew`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,116 @@ import sqlite_utils
 
 from econnector_vault.billing import CURRENCY
 
-__all__ = ["DocumentRecord", "VaultDatabase"]
+__all__ = ["DocumentRecord", "SchemaTooNew", "VaultDatabase"]
 
-# 2: idempotency keys are unique per provider code, no longer globally.
-# 3: documents.opened_at, when the patient first opened the document.
-SCHEMA_VERSION = 3
+# -- the schema's versions ------------------------------------------------------------------------
+# Forward steps, the version in ``PRAGMA user_version``, each step in its own transaction.
+# The vault does not depend on the daemon, so this is its own small copy of
+# econnector.sqlitedb.migrate. Version 1 is the first release's schema as sqlite-utils
+# wrote it; the steps also apply to files whose schema is ahead of their number.
+_V1 = """
+CREATE TABLE IF NOT EXISTS "documents" (
+   "vault_document_id" TEXT PRIMARY KEY,
+   "idempotency_key" TEXT NOT NULL,
+   "sha256" TEXT NOT NULL,
+   "size" INTEGER NOT NULL,
+   "received_at" TEXT NOT NULL,
+   "provider_code" TEXT,
+   "type" TEXT,
+   "metadata" TEXT NOT NULL,
+   "fee_amount" TEXT,
+   "fee_currency" TEXT,
+   "path" TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS "documents_idempotency_key"
+    ON "documents" ("idempotency_key");
+CREATE TABLE IF NOT EXISTS "fees" (
+   "id" INTEGER PRIMARY KEY,
+   "provider_code" TEXT NOT NULL,
+   "vault_document_id" TEXT NOT NULL REFERENCES "documents"("vault_document_id"),
+   "type" TEXT,
+   "amount" TEXT NOT NULL,
+   "currency" TEXT,
+   "recorded_at" TEXT,
+   "quarter" TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "fees_quarter_provider" ON "fees" ("quarter", "provider_code");
+"""
+# 2: idempotency keys are unique per provider code, no longer globally (another
+# practice's token cannot register a key that this practice's upload would then hit).
+_V2 = """
+DROP INDEX IF EXISTS documents_idempotency_key;
+CREATE UNIQUE INDEX IF NOT EXISTS documents_provider_idempotency_key
+    ON documents (provider_code, idempotency_key);
+"""
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """3: documents.opened_at, when the patient first opened the document."""
+    if "opened_at" not in {str(r[1]) for r in conn.execute("PRAGMA table_info(documents)")}:
+        conn.execute("ALTER TABLE documents ADD COLUMN opened_at TEXT")
+
+
+_STEPS: tuple[tuple[int, str | Callable[[sqlite3.Connection], None]], ...] = (
+    (1, _V1), (2, _V2), (3, _v3))
+SCHEMA_VERSION = _STEPS[-1][0]
+
+
+class SchemaTooNew(Exception):
+    """A newer vault wrote the database: refused, and left as it is."""
+
+    def __init__(self, path: Path, version: int) -> None:
+        super().__init__(
+            f"{path} has schema version {version}, written by a newer econnector-vault; this "
+            f"release knows versions up to {SCHEMA_VERSION} and has not changed the file. "
+            "Install the release that wrote it (or a newer one), or restore the backup "
+            "taken before the upgrade.")
+        self.path, self.version, self.known = path, version, SCHEMA_VERSION
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _refuse_newer(conn: sqlite3.Connection, path: Path) -> int:
+    version = _user_version(conn)
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(path, version)
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    out, part = [], ""
+    for line in script.splitlines(keepends=True):
+        part += line
+        if sqlite3.complete_statement(part):
+            out.append(part.strip())
+            part = ""
+    return out
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Each missing step in its own ``BEGIN IMMEDIATE`` transaction; another process
+    migrating at the same time waits, then skips what the first one did."""
+    current = _refuse_newer(conn, path)
+    for version, step in _STEPS:
+        if version <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = _refuse_newer(conn, path)
+            if current < version:
+                if callable(step):
+                    step(conn)
+                else:
+                    for statement in _statements(step):
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version}")
+                current = version
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -88,67 +194,14 @@ class VaultDatabase:
 
     def _init_schema(self) -> None:
         db = self._db()
-        db.enable_wal()
-        db.table("documents").create(
-            {
-                "vault_document_id": str,
-                "idempotency_key": str,
-                "sha256": str,
-                "size": int,
-                "received_at": str,
-                "provider_code": str,
-                "type": str,
-                "metadata": str,
-                "fee_amount": str,
-                "fee_currency": str,
-                "path": str,
-                "opened_at": str,
-            },
-            pk="vault_document_id",
-            not_null={"idempotency_key", "sha256", "size", "received_at", "metadata", "path"},
-            if_not_exists=True,
-        )
-        self._add_column(db, "documents", "opened_at")  # version 2 had none
-        # Keys are scoped by provider code: another practice's token cannot
-        # register a key that this practice's genuine upload would then hit.
-        db.execute("DROP INDEX IF EXISTS documents_idempotency_key")
-        db.table("documents").create_index(
-            ["provider_code", "idempotency_key"],
-            index_name="documents_provider_idempotency_key",
-            unique=True,
-            if_not_exists=True,
-        )
-        db.table("fees").create(
-            {
-                "id": int,
-                "provider_code": str,
-                "vault_document_id": str,
-                "type": str,
-                "amount": str,
-                "currency": str,
-                "recorded_at": str,
-                "quarter": str,
-            },
-            pk="id",
-            foreign_keys=[("vault_document_id", "documents", "vault_document_id")],
-            not_null={"provider_code", "vault_document_id", "amount", "quarter"},
-            if_not_exists=True,
-        )
-        db.table("fees").create_index(
-            ["quarter", "provider_code"], index_name="fees_quarter_provider", if_not_exists=True
-        )
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    @staticmethod
-    def _add_column(db: sqlite_utils.Database, table: str, column: str) -> None:
-        """Add a TEXT column an older database lacks (another process may add it first)."""
-        if column in db.table(table).columns_dict:
-            return
         try:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc):
-                raise
+            # A file from a newer vault is refused before anything is written to it.
+            _refuse_newer(db.conn, self.path)
+            db.enable_wal()
+            _migrate(db.conn, self.path)
+        except BaseException:
+            self.close()
+            raise
 
     # -- writes -----------------------------------------------------------------------------------
 

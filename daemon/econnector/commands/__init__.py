@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import assistants, audit, patient_status, report
+from . import assistants, audit, doctor, patient_status, report, service
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for module in (patient_status, assistants, audit, report):
+    for module in (patient_status, assistants, audit, report, doctor, service):
         module.register(sub)

@@ -452,4 +452,12 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
         "einer Gruppe, in der nur der Dienst ist), dann erneut 'econnector "
         "check-config' ausführen.",
     ),
+    "store-too-new": (
+        "Die Datenbank {path} hat die Schemaversion {value}: eine neuere "
+        "econnector-Version hat sie geschrieben, diese kennt nur Versionen bis {limit}. "
+        "econnector öffnet sie nicht und hat sie nicht verändert.",
+        "Installieren Sie die econnector-Version, die sie geschrieben hat (oder eine "
+        "neuere), oder halten Sie den Dienst an und stellen Sie die vor dem Update "
+        "gemachte Sicherung wieder her (docs/install-linux.md, Upgrade).",
+    ),
 }

@@ -409,4 +409,12 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
         "Fix: chmod 600 {path} (owned by the service user; or 640 with a group that "
         "only the service is in), then run 'econnector check-config' again.",
     ),
+    "store-too-new": (
+        "The database {path} has schema version {value}: a newer econnector release "
+        "wrote it, and this one knows versions up to {limit}. econnector does not open "
+        "it and has not changed it.",
+        "Install the econnector release that wrote it (or a newer one), or stop the "
+        "service and restore the backup taken before the upgrade (docs/install-linux.md, "
+        "Upgrade).",
+    ),
 }

@@ -441,4 +441,12 @@ TEXTS: Final[dict[Code, tuple[str, str]]] = {
         "avec un groupe qui ne contient que le service), puis relancez 'econnector "
         "check-config'.",
     ),
+    "store-too-new": (
+        "La base de données {path} est en version de schéma {value} : une version plus "
+        "récente d'econnector l'a écrite, et celle-ci ne connaît que les versions jusqu'à "
+        "{limit}. econnector ne l'ouvre pas et ne l'a pas modifiée.",
+        "Installez la version d'econnector qui l'a écrite (ou une plus récente), ou "
+        "arrêtez le service et restaurez la sauvegarde faite avant la mise à jour "
+        "(docs/install-linux.md, Upgrade).",
+    ),
 }

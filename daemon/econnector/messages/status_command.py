@@ -88,16 +88,19 @@ CLI_STATE_NAMES: Final[dict[str, dict[str, str]]] = {
         "received": "received", "signed": "signed", "delivering": "delivering",
         "waiting-retry": "waiting-retry", "held": "held", "delivered": "delivered",
         "patient-opted-out": "patient-opted-out", "rejected": "rejected",
+        "taken-over": "taken over by another PC",
     },
     "fr": {
         "received": "reçu", "signed": "signé", "delivering": "en cours d'envoi",
         "waiting-retry": "nouvel essai prévu", "held": "retenu", "delivered": "remis",
         "patient-opted-out": "refus du patient", "rejected": "refusé",
+        "taken-over": "repris par un autre poste",
     },
     "de": {
         "received": "empfangen", "signed": "signiert", "delivering": "wird gesendet",
         "waiting-retry": "neuer Versuch geplant", "held": "zurückgehalten",
         "delivered": "zugestellt", "patient-opted-out": "vom Patienten abgelehnt",
+        "taken-over": "von einem anderen PC übernommen",
         "rejected": "abgelehnt",
     },
 }
