@@ -88,6 +88,8 @@ def main() -> int:
                          "first node root; the exported folder itself reads past any cache)")
     ap.add_argument("--observer", choices=("native", "polling", "none"), default=None,
                     help="watch.observer of the nodes (default: the daemon's)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="signing.workers of each node (default: the daemon's, per CPU)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None)
     args = ap.parse_args()
@@ -118,7 +120,9 @@ def main() -> int:
                                     node={"id": n, "shared_outbox": True,
                                           "lease_s": args.lease},
                                     heartbeat={"enabled": True, "interval_s": 2},
-                                    logging={"level": "info"})
+                                    logging={"level": "info"},
+                                    **({"signing": {"workers": args.workers}}
+                                       if args.workers else {}))
                     for n in names}
             procs = {n: start(c) for n, c in cfgs.items()}
             stems = [f"n{i:05d}" for i in range(args.documents)]

@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import Config
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # importing the config pulls the daemon's dependencies (cli --version)
+    from .config import Config
 
 # Called on the event loop's thread before serving: another thread (the Windows
 # service manager's) can then stop the daemon through the loop.

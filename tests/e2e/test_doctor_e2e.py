@@ -77,7 +77,8 @@ HOLD_LOCK = textwrap.dedent("""
 
 
 def test_a_running_daemon_with_a_stale_heartbeat_fails(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "p", [(PROVIDER, make_identity(tmp_path / "id"))])
+    cfg = write_config(tmp_path / "p", [(PROVIDER, make_identity(tmp_path / "id"))],
+                       heartbeat={"enabled": True})
     root = tmp_path / "p"
     for name in ("inbox", "work"):
         (root / name).mkdir(mode=0o700)

@@ -19,7 +19,8 @@ def test_three_nodes_one_killed_deliver_each_document_exactly_once(tmp_path: Pat
     out = tmp_path / "nodes.json"
     r = subprocess.run(
         [sys.executable, str(BENCH / "multinode.py"), "--nodes", "3", "--documents", "500",
-         "--lease", "10", "--json", str(out), "--keep", str(tmp_path / "run")],
+         "--lease", "10", "--workers", "1", "--json", str(out),
+         "--keep", str(tmp_path / "run")],
         capture_output=True, text=True, env=subprocess_env(), timeout=1200,
     )
     assert r.returncode == 0, r.stdout + r.stderr[-4000:]

@@ -247,6 +247,7 @@ def test_old_databases_get_keys_scoped_per_provider(tmp_path: Path, pdf: bytes) 
     with sqlite3.connect(tmp_path / "v" / "vault.sqlite") as conn:
         conn.execute("DROP INDEX documents_provider_idempotency_key")
         conn.execute("CREATE UNIQUE INDEX documents_idempotency_key ON documents (idempotency_key)")
+        conn.execute("PRAGMA user_version = 1")  # as the first release left it
     store = VaultStore(tmp_path / "v")
     try:
         a = store.submit(metadata("X", provider_code=PRACTICE_B), io.BytesIO(pdf), "k")
