@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -600,6 +602,19 @@ def log_file_problem(log_file: str) -> str | None:
     return None
 
 
+def windows_folder_problems(cfg: Config, mapped: Mapping[str, str] | None = None) -> list[str]:
+    """The folders (and the log file) on a mapped drive letter: invisible to a Windows
+    service; the line names the UNC path to use (:mod:`.winpaths`). ``mapped``: drive
+    letter -> UNC path, else asked of Windows."""
+    from .winpaths import folder_problems
+
+    fields = {f"folders.{n}": str(getattr(cfg.folders, n))
+              for n in ("outbox", "inbox", "archive", "failed", "work")}
+    if cfg.log_file != "-":
+        fields["logging.file"] = cfg.log_file
+    return folder_problems(fields, mapped)
+
+
 def check_usable(cfg: Config, wait_for_folders: bool = False) -> list[str]:
     """Problems that stop the daemon from running (folders, key files, vault secrets,
     the log file), one line each.
@@ -618,6 +633,8 @@ def check_usable(cfg: Config, wait_for_folders: bool = False) -> list[str]:
         return [e.message]
     problems: list[str] = prepare_folders(
         cfg.folders, cfg.folders.root, gid, WAITED_FOLDERS if wait_for_folders else ())
+    if sys.platform == "win32":  # a service cannot see the mapped drives of a session
+        problems += windows_folder_problems(cfg)
     for name in ("outbox", "inbox", "archive", "failed", "work"):
         p: Path = getattr(cfg.folders, name)
         if any(x.startswith(f"folders.{name}:") for x in problems) or not p.is_dir():

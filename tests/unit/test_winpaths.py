@@ -95,3 +95,23 @@ def test_safeopen_turns_a_sharing_violation_into_the_busy_path(
     monkeypatch.setattr(safeopen.os, "open", real_open)
     probe = probe_pairs([ProbeJob("a", pdf, pid, side, sid)])["a"]
     assert isinstance(probe, safeopen.PdfProbe) and probe.has_eof
+
+
+def test_check_usable_names_every_folder_and_the_log_on_a_mapped_drive() -> None:
+    """What check-config (and the service's start) says on Windows, from the config's own
+    paths: each folder and the log file on a mapped letter, with the UNC path to use."""
+    from types import SimpleNamespace
+
+    from econnector.config import windows_folder_problems
+
+    folders = SimpleNamespace(outbox="Z:\\econnector\\outbox", inbox="Z:\\econnector\\inbox",
+                              archive="D:\\archive", failed="D:\\failed",
+                              work="C:\\ProgramData\\econnector\\work")
+    cfg = SimpleNamespace(folders=folders, log_file="Z:\\logs\\econnector.jsonl")
+    lines = windows_folder_problems(cfg, {"Z": "\\\\nas\\practice"})  # type: ignore[arg-type]
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "folders.outbox", "folders.inbox", "logging.file"]
+    assert all("\\\\nas\\practice" in line for line in lines), lines
+    cfg.log_file = "-"
+    assert len(windows_folder_problems(cfg, {"Z": ""})) == 2  # type: ignore[arg-type]
+    assert windows_folder_problems(cfg, {}) == []  # type: ignore[arg-type]
