@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from econnector_testsupport import privacy
+from econnector_testsupport.daemon import TEST_WORKERS_ENV
 
 pytest_plugins = ("econnector_testsupport.fixtures", "econnector_testsupport.tiers",
                   "econnector_testsupport.pki", "econnector_testsupport.softhsm")
@@ -30,6 +31,10 @@ _OWNED = "_econnector_privacy_dir"  # set on the controller's config when it mad
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # One signing worker per test daemon unless a test asks for more: each worker
+    # imports pyHanko (1-2 s of CPU) and a stop waits for it; hundreds of daemon
+    # starts share 2 cores (CI's 20 minutes). `make bench` keeps the per-CPU default.
+    os.environ.setdefault(TEST_WORKERS_ENV, "1")
     if hasattr(config, "workerinput") or os.environ.get(privacy.ENV):
         return  # an xdist worker (or an outer session) writes to the folder it was given
     folder = tempfile.mkdtemp(prefix="econnector-test-logs-")

@@ -23,6 +23,9 @@ from econnector import config, matricule, testid
 from econnector_testsupport import privacy
 from econnector_testsupport.vault import VaultProcess, subprocess_env
 
+# Set by the test session (conftest.py): signing.workers of every config write_config
+# makes, unless the test gives its own. Benchmarks run outside it keep the default.
+TEST_WORKERS_ENV = "ECONNECTOR_TEST_SIGNING_WORKERS"
 PROVIDER = "90812100"
 SECOND_PROVIDER = "90555500"
 SIDECAR_MATRICULE = "1893120105732"  # the patient of :func:`sidecar` unless told otherwise
@@ -273,6 +276,9 @@ def write_config(
             doc["vault"]["ca_bundle"] = str(ca)
     else:
         doc["vault"] = {"kind": "local"}
+    workers = os.environ.get(TEST_WORKERS_ENV)
+    if workers:  # the test session's default (conftest.py); a test's signing= wins
+        doc["signing"] = {"workers": int(workers)}
     for key, value in sections.items():
         doc.setdefault(key, {}).update(value)
     path = root / "econnector.yaml"
