@@ -371,20 +371,26 @@ def test_a_first_release_vault_database_is_migrated(tmp_path: Path) -> None:
     assert schema_of(path) == before
 
 
-def test_a_vault_database_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
-    path = tmp_path / "vault.sqlite"
+def newer_vault_database(folder: Path) -> Path:
+    """A vault store as a newer release leaves it (rollback journal: even a switch to WAL
+    would show)."""
+    path = folder / "vault.sqlite"
     path.touch()
     vault_db.VaultDatabase(path).close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=DELETE")
     conn.execute(f"PRAGMA user_version = {vault_db.SCHEMA_VERSION + 1}")
     conn.close()
+    return path
+
+
+def test_a_vault_database_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
+    path = newer_vault_database(tmp_path)
     data, mtime = path.read_bytes(), path.stat().st_mtime_ns
     with pytest.raises(vault_db.SchemaTooNew) as info:
         vault_db.VaultDatabase(path)
     assert str(path) in str(info.value) and "newer" in str(info.value)
     assert_untouched(path, data, mtime)
-
 
 
 def test_the_embedded_vault_of_a_newer_release_is_a_configuration_error(tmp_path: Path) -> None:
@@ -393,13 +399,7 @@ def test_the_embedded_vault_of_a_newer_release_is_a_configuration_error(tmp_path
     from econnector.errors import ConfigError
     from econnector.vault_transport import local_transport
 
-    path = tmp_path / "vault.sqlite"
-    path.touch()
-    vault_db.VaultDatabase(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    conn.execute(f"PRAGMA user_version = {vault_db.SCHEMA_VERSION + 1}")
-    conn.close()
+    path = newer_vault_database(tmp_path)
     data, mtime = path.read_bytes(), path.stat().st_mtime_ns
     with pytest.raises(ConfigError) as info:
         local_transport(tmp_path, ["90812100"])
